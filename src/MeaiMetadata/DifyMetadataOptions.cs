@@ -1,0 +1,45 @@
+namespace MeaiMetadata;
+
+/// <summary>What the operator sets for <see cref="DifyMetadataChatClient"/>.</summary>
+public sealed class DifyMetadataOptions
+{
+    /// <summary>The default source marker, <c>dify</c>.</summary>
+    public const string DefaultSource = "dify";
+
+    /// <summary>Gets or sets a value indicating whether requests are tagged.</summary>
+    /// <value>The default value is <see langword="true"/>: adding the middleware is the opt-in.</value>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Gets or sets a function that returns the app id of the current request.</summary>
+    /// <remarks>
+    /// When set, it replaces <see cref="DifySession.Current"/> as the source of the app id. It is called once per request
+    /// on the caller's thread. Returning <see langword="null"/> or an empty string leaves the request untagged; an exception
+    /// thrown by it is logged as a warning and the request goes out untagged.
+    /// </remarks>
+    /// <value>The default value is <see langword="null"/>: the app id of <see cref="DifySession.Current"/> is used.</value>
+    public Func<string?>? AppIdResolver { get; set; }
+
+    /// <summary>Gets or sets the value sent as <c>dify_source</c>.</summary>
+    /// <remarks>At most 512 characters. <see langword="null"/> or empty sends no <c>dify_source</c> key.</remarks>
+    /// <value>The default value is <c>dify</c>.</value>
+    public string? Source { get; set; } = DefaultSource;
+
+    /// <summary>Gets or sets a value indicating whether the merged metadata and the store flag are also written to
+    /// <see cref="Microsoft.Extensions.AI.ChatOptions.AdditionalProperties"/> (keys <c>metadata</c> and <c>store</c>).</summary>
+    /// <remarks>
+    /// That channel is provider-neutral: other middleware and other providers can read it. The OpenAI client does not send
+    /// it; the OpenAI wire is reached through <see cref="Microsoft.Extensions.AI.ChatOptions.RawRepresentationFactory"/> either way.
+    /// Switch it off for providers that copy every additional property into the request body (Amazon Bedrock does).
+    /// </remarks>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool AdditionalPropertiesEnabled { get; set; } = true;
+
+    /// <summary>Gets or sets what happens to OpenAI's <c>store</c> flag when the caller has not set it.</summary>
+    /// <remarks>
+    /// <c>store: true</c> keeps prompts and outputs in the OpenAI account (Stored Completions) and is required for metadata
+    /// on Chat Completions. <see cref="DifyStorePolicy.LeaveUnset"/> never turns it on, at the price of untagged Chat
+    /// Completions requests. An explicit <c>store: false</c> is always respected.
+    /// </remarks>
+    /// <value>The default value is <see cref="DifyStorePolicy.EnableWhenUnset"/>.</value>
+    public DifyStorePolicy StorePolicy { get; set; } = DifyStorePolicy.EnableWhenUnset;
+}

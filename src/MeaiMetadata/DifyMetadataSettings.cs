@@ -1,0 +1,60 @@
+using MeaiMetadata.Tagging;
+using Microsoft.Extensions.Logging;
+
+namespace MeaiMetadata;
+
+/// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one client layer applies it.</summary>
+internal sealed class DifyMetadataSettings
+{
+    private DifyMetadataSettings(DifyMetadataOptions options, ILogger logger)
+    {
+        Enabled = options.Enabled;
+        AppIdResolver = options.AppIdResolver;
+        Source = string.IsNullOrEmpty(options.Source) ? null : options.Source;
+        AdditionalPropertiesEnabled = options.AdditionalPropertiesEnabled;
+        StorePolicy = options.StorePolicy;
+        Logger = logger;
+    }
+
+    public bool Enabled { get; }
+
+    public Func<string?>? AppIdResolver { get; }
+
+    public string? Source { get; }
+
+    public bool AdditionalPropertiesEnabled { get; }
+
+    public DifyStorePolicy StorePolicy { get; }
+
+    public ILogger Logger { get; }
+
+    /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
+    /// <exception cref="ArgumentException">An option has a value OpenAI would reject.</exception>
+    public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger)
+    {
+        if (Validate(options) is { } error)
+        {
+            throw new ArgumentException(error, nameof(options));
+        }
+
+        return new DifyMetadataSettings(options, logger);
+    }
+
+    /// <summary>Returns why <paramref name="options"/> are invalid, or <see langword="null"/> when they are valid.</summary>
+    public static string? Validate(DifyMetadataOptions options)
+    {
+        if (options.Source is { } source && MetadataText.NeedsNormalizing(source, MetadataLimits.MaxValueLength))
+        {
+            return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.Source)} must be at most {MetadataLimits.MaxValueLength} " +
+                $"UTF-16 characters of valid text (OpenAI's limit for a metadata value); it has {source.Length} characters" +
+                (source.Length <= MetadataLimits.MaxValueLength ? " and contains a lone surrogate." : ".");
+        }
+
+        if (!Enum.IsDefined(options.StorePolicy))
+        {
+            return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.StorePolicy)} has the undefined value {(int)options.StorePolicy}.";
+        }
+
+        return null;
+    }
+}

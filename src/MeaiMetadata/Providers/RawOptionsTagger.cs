@@ -1,0 +1,96 @@
+using MeaiMetadata.Tagging;
+using Microsoft.Extensions.AI;
+
+namespace MeaiMetadata.Providers;
+
+/// <summary>
+/// The <see cref="ChatOptions.RawRepresentationFactory"/> of a tagged request: calls the caller's factory first, then picks
+/// the one <see cref="ProviderMapping"/> that applies and lets it put the tags on the raw options.
+/// </summary>
+/// <remarks>This is the one place that decides which mapping applies.</remarks>
+internal sealed class RawOptionsTagger
+{
+    private static readonly ProviderMapping[] s_mappings =
+    [
+        OpenAIChatCompletionsMapping.Instance,
+        OpenAIResponsesMapping.Instance,
+    ];
+
+    private readonly DifyMetadataSettings _settings;
+    private readonly DifyTagSet _tags;
+    private readonly Func<IChatClient, object?>? _callerFactory;
+    private readonly bool _callerRequestedStore;
+
+    public RawOptionsTagger(
+        DifyMetadataSettings settings, DifyTagSet tags, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore)
+    {
+        _settings = settings;
+        _tags = tags;
+        _callerFactory = callerFactory;
+        _callerRequestedStore = callerRequestedStore;
+        Factory = Create;
+    }
+
+    /// <summary>Gets the delegate to set as <see cref="ChatOptions.RawRepresentationFactory"/>.</summary>
+    public Func<IChatClient, object?> Factory { get; }
+
+    /// <summary>Returns whether <paramref name="factory"/> was made by this layer (the request is tagged already).</summary>
+    public static bool IsTagging(Func<IChatClient, object?>? factory) => factory?.Target is RawOptionsTagger;
+
+    /// <summary>Returns whether this tagger does what a new one made from these arguments would do.</summary>
+    public bool Matches(DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore) =>
+        ReferenceEquals(_settings, settings) && _callerFactory == callerFactory && _callerRequestedStore == callerRequestedStore;
+
+    private object? Create(IChatClient providerClient)
+    {
+        // The caller's factory runs first and its exceptions reach the caller unchanged.
+        object? rawOptions = _callerFactory?.Invoke(providerClient);
+
+        try
+        {
+            ProviderMapping? mapping = rawOptions is null ? FindFor(providerClient) : FindFor(rawOptions);
+            if (mapping is null)
+            {
+                Log.NoMapping(_settings.Logger, rawOptions?.GetType().FullName ?? providerClient.GetType().FullName ?? "?");
+                return rawOptions;
+            }
+
+            rawOptions ??= mapping.CreateRawOptions();
+            mapping.Apply(rawOptions, new TaggingRequest(_tags, _settings, _callerRequestedStore));
+        }
+#pragma warning disable CA1031 // Tagging must never break a request: whatever fails here, the request goes out as it is.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TaggingFailed(_settings.Logger, ex);
+        }
+
+        return rawOptions;
+    }
+
+    private static ProviderMapping? FindFor(object rawOptions)
+    {
+        foreach (ProviderMapping mapping in s_mappings)
+        {
+            if (mapping.Handles(rawOptions))
+            {
+                return mapping;
+            }
+        }
+
+        return null;
+    }
+
+    private static ProviderMapping? FindFor(IChatClient providerClient)
+    {
+        foreach (ProviderMapping mapping in s_mappings)
+        {
+            if (mapping.Serves(providerClient))
+            {
+                return mapping;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,55 @@
+namespace MeaiMetadata.Tagging;
+
+/// <summary>Makes text safe to send as a metadata value.</summary>
+internal static class MetadataText
+{
+    private const char ReplacementChar = '\uFFFD';
+
+    /// <summary>
+    /// Returns <paramref name="value"/> with every lone UTF-16 surrogate replaced by U+FFFD and cut to at most
+    /// <paramref name="maxLength"/> UTF-16 characters without splitting a surrogate pair. Everything else (case,
+    /// whitespace, punctuation, quotes, non-ASCII) is kept. Returns the same instance when nothing changes.
+    /// </summary>
+    public static string Normalize(string value, int maxLength)
+    {
+        ReadOnlySpan<char> span = value;
+        if (!span.ContainsAnyInRange('\uD800', '\uDFFF'))
+        {
+            return span.Length <= maxLength ? value : value[..maxLength];
+        }
+
+        return NormalizeSurrogates(span, maxLength);
+    }
+
+    /// <summary>Returns <see langword="true"/> when <see cref="Normalize"/> would change <paramref name="value"/>.</summary>
+    public static bool NeedsNormalizing(string value, int maxLength) =>
+        !ReferenceEquals(Normalize(value, maxLength), value);
+
+    private static string NormalizeSurrogates(ReadOnlySpan<char> span, int maxLength)
+    {
+        // Replacing a lone surrogate keeps the length, so the result is a prefix of the replaced input.
+        int length = Math.Min(span.Length, maxLength);
+        char[] buffer = new char[length];
+        int written = 0;
+        for (int i = 0; i < span.Length && written < length; i++)
+        {
+            char c = span[i];
+            if (char.IsHighSurrogate(c) && i + 1 < span.Length && char.IsLowSurrogate(span[i + 1]))
+            {
+                if (written + 2 > length)
+                {
+                    break; // the pair does not fit: cut before it
+                }
+
+                buffer[written++] = c;
+                buffer[written++] = span[++i];
+            }
+            else
+            {
+                buffer[written++] = char.IsSurrogate(c) ? ReplacementChar : c;
+            }
+        }
+
+        return new string(buffer, 0, written);
+    }
+}
