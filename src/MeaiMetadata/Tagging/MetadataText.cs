@@ -13,9 +13,15 @@ internal static class MetadataText
     public static string Normalize(string value, int maxLength)
     {
         ReadOnlySpan<char> span = value;
-        if (!span.ContainsAnyInRange('\uD800', '\uDFFF'))
+        int firstSurrogate = span.IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (firstSurrogate < 0)
         {
             return span.Length <= maxLength ? value : value[..maxLength];
+        }
+
+        if (span.Length <= maxLength && PairsAreWellFormed(span[firstSurrogate..]))
+        {
+            return value;
         }
 
         return NormalizeSurrogates(span, maxLength);
@@ -24,6 +30,23 @@ internal static class MetadataText
     /// <summary>Returns <see langword="true"/> when <see cref="Normalize"/> would change <paramref name="value"/>.</summary>
     public static bool NeedsNormalizing(string value, int maxLength) =>
         !ReferenceEquals(Normalize(value, maxLength), value);
+
+    private static bool PairsAreWellFormed(ReadOnlySpan<char> span)
+    {
+        for (int i = 0; i < span.Length; i++)
+        {
+            if (char.IsHighSurrogate(span[i]) && i + 1 < span.Length && char.IsLowSurrogate(span[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(span[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static string NormalizeSurrogates(ReadOnlySpan<char> span, int maxLength)
     {

@@ -1,0 +1,96 @@
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+
+namespace MeaiMetadata.Tests;
+
+/// <summary>The deterministic part of the cost: what the idle path allocates. Timings are benchmarked, never asserted.</summary>
+public class DifyMetadataChatClientAllocationTests
+{
+    private static readonly List<ChatMessage> s_messages = [new(ChatRole.User, "hi")];
+
+    private static long AllocatedPerCall(IChatClient client, ChatOptions? options)
+    {
+        // Warm up: JIT, static caches, first-call paths.
+        for (int i = 0; i < 100; i++)
+        {
+            _ = client.GetResponseAsync(s_messages, options).Result;
+        }
+
+        const int Calls = 1_000;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Calls; i++)
+        {
+            _ = client.GetResponseAsync(s_messages, options).Result;
+        }
+
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / Calls;
+    }
+
+    private static TestChatClient SynchronousInner()
+    {
+        Task<ChatResponse> response = Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, "ok")));
+        return new TestChatClient { GetResponseAsyncCallback = (_, _, _) => response };
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NoSession_AllocatesNothing(bool withOptions)
+    {
+        var client = new DifyMetadataChatClient(SynchronousInner());
+        ChatOptions? options = withOptions ? new ChatOptions { Temperature = 0.1f } : null;
+
+        Assert.Equal(0, AllocatedPerCall(client, options));
+    }
+
+    [Fact]
+    public void Disabled_AllocatesNothingEvenInSession()
+    {
+        var client = new DifyMetadataChatClient(SynchronousInner(), new DifyMetadataOptions { Enabled = false });
+
+        using (DifySession.Begin("app"))
+        {
+            Assert.Equal(0, AllocatedPerCall(client, new ChatOptions()));
+        }
+    }
+
+    [Fact]
+    public void EmptyAppId_AllocatesNothing()
+    {
+        var client = new DifyMetadataChatClient(SynchronousInner());
+
+        using (DifySession.Begin(string.Empty))
+        {
+            Assert.Equal(0, AllocatedPerCall(client, null));
+        }
+    }
+
+    [Fact]
+    public void InSession_AllocatesOnlyTheClone()
+    {
+        // The floor in a session: the ChatOptions clone and its AdditionalProperties; no closure, no delegate.
+        var tagging = new DifyMetadataChatClient(SynchronousInner());
+        var untagged = new DifyMetadataChatClient(SynchronousInner(), new DifyMetadataOptions { AdditionalPropertiesEnabled = false });
+
+        long withProperties;
+        long withoutProperties;
+        using (DifySession.Begin("app"))
+        {
+            withProperties = AllocatedPerCall(tagging, null);
+            withoutProperties = AllocatedPerCall(untagged, null);
+        }
+
+        long cloneOnly = AllocatedPerCall(new CloneOnlyClient(SynchronousInner()), null);
+        Assert.Equal(cloneOnly, withoutProperties);
+        Assert.True(withProperties > withoutProperties);
+    }
+
+    /// <summary>Does what a tagging layer cannot avoid: hands on a new options object.</summary>
+    private sealed class CloneOnlyClient(IChatClient inner) : DelegatingChatClient(inner)
+    {
+        private static readonly Func<IChatClient, object?> s_factory = _ => null;
+
+        public override Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            base.GetResponseAsync(messages, new ChatOptions { RawRepresentationFactory = s_factory }, cancellationToken);
+    }
+}

@@ -1,0 +1,47 @@
+using MeaiMetadata.Providers;
+using MeaiMetadata.Tagging;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenAI.Chat;
+
+namespace MeaiMetadata.Tests.Providers;
+
+public class OpenAIChatCompletionsMappingTests
+{
+    private static readonly OpenAIChatCompletionsMapping s_mapping = OpenAIChatCompletionsMapping.Instance;
+
+    private static TaggingRequest Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore);
+
+    [Fact]
+    public void HandlesAndServes_OnlyChatCompletions()
+    {
+        Assert.True(s_mapping.Handles(new ChatCompletionOptions()));
+        Assert.False(s_mapping.Handles(new OpenAI.Responses.CreateResponseOptions()));
+        Assert.True(s_mapping.Serves(new OpenAIStandInClient(StandInApi.ChatCompletions)));
+        Assert.False(s_mapping.Serves(new OpenAIStandInClient(StandInApi.Responses)));
+        Assert.IsType<ChatCompletionOptions>(s_mapping.CreateRawOptions());
+    }
+
+    [Theory]
+    [InlineData(null, DifyStorePolicy.EnableWhenUnset, false, true, true)]
+    [InlineData(true, DifyStorePolicy.EnableWhenUnset, false, true, true)]
+    [InlineData(false, DifyStorePolicy.EnableWhenUnset, false, false, false)]
+    [InlineData(null, DifyStorePolicy.LeaveUnset, false, null, false)]
+    [InlineData(true, DifyStorePolicy.LeaveUnset, false, true, true)]
+    [InlineData(null, DifyStorePolicy.LeaveUnset, true, true, true)]
+    [InlineData(false, DifyStorePolicy.LeaveUnset, true, false, false)]
+    public void Apply_StoreDecidesWhetherMetadataGoes(bool? store, DifyStorePolicy policy, bool callerRequestedStore, bool? expectedStore, bool tagged)
+    {
+        var raw = new ChatCompletionOptions { StoredOutputEnabled = store };
+
+        s_mapping.Apply(raw, Request(policy, callerRequestedStore));
+
+        Assert.Equal(expectedStore, raw.StoredOutputEnabled);
+        Assert.Equal(tagged, raw.Metadata.ContainsKey("dify_app_id"));
+        if (!tagged)
+        {
+            Assert.Empty(raw.Metadata);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using MeaiMetadata.Providers;
+using MeaiMetadata.Tagging;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenAI.Responses;
+
+namespace MeaiMetadata.Tests.Providers;
+
+public class OpenAIResponsesMappingTests
+{
+    private static readonly OpenAIResponsesMapping s_mapping = OpenAIResponsesMapping.Instance;
+
+    private static TaggingRequest Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), false);
+
+    [Fact]
+    public void HandlesAndServes_OnlyResponses()
+    {
+        Assert.True(s_mapping.Handles(new CreateResponseOptions()));
+        Assert.False(s_mapping.Handles(new OpenAI.Chat.ChatCompletionOptions()));
+        Assert.True(s_mapping.Serves(new OpenAIStandInClient(StandInApi.Responses)));
+        Assert.False(s_mapping.Serves(new OpenAIStandInClient(StandInApi.ChatCompletions)));
+        Assert.IsType<CreateResponseOptions>(s_mapping.CreateRawOptions());
+    }
+
+    [Theory]
+    [InlineData(null, DifyStorePolicy.EnableWhenUnset, true, true)]
+    [InlineData(true, DifyStorePolicy.EnableWhenUnset, true, true)]
+    [InlineData(false, DifyStorePolicy.EnableWhenUnset, false, false)]
+    [InlineData(null, DifyStorePolicy.LeaveUnset, null, true)] // the Responses API stores by default
+    [InlineData(false, DifyStorePolicy.LeaveUnset, false, false)]
+    public void Apply_StoreDecidesWhetherMetadataGoes(bool? store, DifyStorePolicy policy, bool? expectedStore, bool tagged)
+    {
+        var raw = new CreateResponseOptions { StoredOutputEnabled = store };
+
+        s_mapping.Apply(raw, Request(policy));
+
+        Assert.Equal(expectedStore, raw.StoredOutputEnabled);
+        Assert.Equal(tagged, raw.Metadata.ContainsKey("dify_app_id"));
+    }
+
+    [Fact]
+    public void Apply_KeepsCallerMetadata()
+    {
+        var raw = new CreateResponseOptions();
+        raw.Metadata["team"] = "search";
+
+        s_mapping.Apply(raw, Request());
+
+        Assert.Equal("search", raw.Metadata["team"]);
+        Assert.Equal(3, raw.Metadata.Count);
+    }
+}
