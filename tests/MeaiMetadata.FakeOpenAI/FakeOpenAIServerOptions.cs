@@ -1,0 +1,23 @@
+namespace MeaiMetadata.FakeOpenAI;
+
+/// <summary>Settings of a <see cref="FakeOpenAIServer"/>.</summary>
+public sealed class FakeOpenAIServerOptions
+{
+    /// <summary>Path under which the endpoints live: "/v1" (OpenAI, the default) or "/openai/v1" (Azure OpenAI v1).</summary>
+    public string PathBase { get; set; } = "/v1";
+
+    /// <summary>When set, requests must carry "Authorization: Bearer &lt;key&gt;" or "api-key: &lt;key&gt;", else 401.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Assistant text of every text answer.</summary>
+    public string ReplyText { get; set; } = "ok";
+
+    /// <summary>When true, a request with tools and no tool result yet is answered with a call to the first tool.</summary>
+    public bool ToolCalls { get; set; } = true;
+
+    /// <summary>Input (prompt) token count reported in usage.</summary>
+    public int InputTokens { get; set; } = 5;
+
+    /// <summary>Output (completion) token count reported in usage.</summary>
+    public int OutputTokens { get; set; } = 3;
+}
