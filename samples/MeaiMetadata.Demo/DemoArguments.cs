@@ -1,0 +1,62 @@
+namespace MeaiMetadata.Demo;
+
+/// <summary>The demo's command line.</summary>
+public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verbose)
+{
+    public const string DefaultModel = "gpt-4o-mini";
+
+    public const string Usage = """
+        MeaiMetadata demo: real OpenAI-SDK requests through an IChatClient pipeline with .UseDifyMetadata(),
+        and a table of exactly what reached the endpoint (metadata, store) for each request.
+
+        Usage: dotnet run --project samples/MeaiMetadata.Demo [-- options]
+
+        Options:
+          --live           Send the scenario to the real OpenAI API instead of the embedded endpoint.
+                           Needs OPENAI_API_KEY; OPENAI_BASE_URL overrides the endpoint.
+                           Note: tagged requests carry store=true, which persists them (prompts and outputs)
+                           as Stored Completions on your OpenAI account.
+          --model <name>   Model to ask for (default: gpt-4o-mini).
+          --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr.
+          -h, --help       Show this help.
+
+        Without --live, an OpenAI-compatible endpoint is started on 127.0.0.1 (random port); no API key is needed.
+        """;
+
+    /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>
+    public static DemoArguments? Parse(IReadOnlyList<string> args, out string? error)
+    {
+        bool help = false, live = false, verbose = false;
+        string model = DefaultModel;
+        error = null;
+        for (int i = 0; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "-h" or "--help" or "-?":
+                    help = true;
+                    break;
+                case "--live":
+                    live = true;
+                    break;
+                case "--verbose":
+                    verbose = true;
+                    break;
+                case "--model":
+                    if (i + 1 >= args.Count || args[i + 1].StartsWith('-') || args[i + 1].Length == 0)
+                    {
+                        error = "--model needs a model name, e.g. --model gpt-4o-mini";
+                        return null;
+                    }
+
+                    model = args[++i];
+                    break;
+                default:
+                    error = $"unknown option '{args[i]}'. Run with --help for the options.";
+                    return null;
+            }
+        }
+
+        return new DemoArguments(help, live, model, verbose);
+    }
+}

@@ -1,0 +1,92 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using MeaiMetadata.FakeOpenAI;
+using Microsoft.Extensions.DependencyInjection;
+using OpenAI;
+
+namespace MeaiMetadata.Demo;
+
+/// <summary>The demo's entry point, callable in-process by tests.</summary>
+public static class DemoProgram
+{
+    public const int ExitOk = 0;
+    public const int ExitFailedRequests = 1;
+    public const int ExitUsage = 2;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        DemoArguments? arguments = DemoArguments.Parse(args, out string? parseError);
+        if (arguments is null)
+        {
+            await error.WriteLineAsync($"error: {parseError}");
+            return ExitUsage;
+        }
+
+        if (arguments.Help)
+        {
+            await output.WriteLineAsync(DemoArguments.Usage);
+            return ExitOk;
+        }
+
+        FakeOpenAIServer? endpoint = null;
+        try
+        {
+            OpenAIClient openAI;
+            IWireLog wire;
+            if (arguments.Live)
+            {
+                string? key = Environment.GetEnvironmentVariable("OPENAI_API_KEY");
+                if (string.IsNullOrWhiteSpace(key))
+                {
+                    await error.WriteLineAsync("error: --live needs your OpenAI API key in the OPENAI_API_KEY environment variable.");
+                    return ExitUsage;
+                }
+
+                var http = new HttpWireLog();
+                var options = new OpenAIClientOptions { Transport = new HttpClientPipelineTransport(new HttpClient(http)) };
+                if (Environment.GetEnvironmentVariable("OPENAI_BASE_URL") is { Length: > 0 } baseUrl)
+                {
+                    options.Endpoint = new Uri(baseUrl);
+                }
+
+                openAI = new OpenAIClient(new ApiKeyCredential(key), options);
+                wire = http;
+                await output.WriteLineAsync($"Live run against {options.Endpoint?.ToString() ?? "the OpenAI API"} with model {arguments.Model}. Tagged requests are stored on the account (store=true).");
+            }
+            else
+            {
+                endpoint = await FakeOpenAIServer.StartAsync(cancellationToken: cancellationToken);
+                openAI = new OpenAIClient(
+                    new ApiKeyCredential("no-key-needed"),
+                    new OpenAIClientOptions { Endpoint = endpoint.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) });
+                wire = new EndpointWireLog(endpoint);
+                await output.WriteLineAsync($"Embedded OpenAI-compatible endpoint at {endpoint.BaseAddress} (strict: it rejects what OpenAI rejects).");
+            }
+
+            await output.WriteLineAsync("Pipeline: AddKeyedChatClient(...).UseFunctionInvocation().UseDifyMetadata().UseOpenTelemetry().UseLogging()");
+            await output.WriteLineAsync();
+
+            await using ServiceProvider services = DemoPipeline.Build(openAI, arguments.Model, arguments.Verbose);
+            DemoReport report = await DemoRunner.RunAsync(services, wire, cancellationToken);
+            DemoTable.Write(output, report);
+
+            if (report.FailedSteps > 0)
+            {
+                await output.WriteLineAsync();
+                await output.WriteLineAsync(report.Rows.Count < DemoScenario.Steps.Count
+                    ? "The endpoint could not be reached; the remaining requests were not sent."
+                    : $"{report.FailedSteps} request(s) failed; see the outcome column.");
+                return ExitFailedRequests;
+            }
+
+            return ExitOk;
+        }
+        finally
+        {
+            if (endpoint is not null)
+            {
+                await endpoint.DisposeAsync();
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using MeaiMetadata.Demo;
+
+return await DemoProgram.RunAsync(args, Console.Out, Console.Error);
