@@ -1,9 +1,14 @@
 using System.Collections.ObjectModel;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Tagging;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace MeaiMetadata;
 
@@ -11,14 +16,19 @@ namespace MeaiMetadata;
 /// <remarks>
 /// <para>
 /// For each request made inside a <see cref="DifySession"/> (or for which <see cref="DifyMetadataOptions.AppIdResolver"/>
-/// returns an id), the client passes on a clone of the caller's <see cref="ChatOptions"/> whose
-/// <see cref="ChatOptions.RawRepresentationFactory"/> adds <c>metadata {dify_app_id, dify_source}</c> and <c>store</c> to the
-/// OpenAI request (Chat Completions or Responses), and whose <see cref="ChatOptions.AdditionalProperties"/> carry the same
-/// metadata and store flag for other layers and providers. The caller's objects are never changed.
+/// returns an id, or whose <see cref="Activity"/> carries the baggage item <c>dify.app_id</c>), the client passes on a clone
+/// of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/> adds
+/// <c>metadata {dify_app_id, dify_source}</c> and <c>store</c> to the OpenAI request (Chat Completions or Responses), and
+/// whose <see cref="ChatOptions.AdditionalProperties"/> carry the same metadata and store flag for other layers and
+/// providers. The caller's objects are never changed.
 /// </para>
 /// <para>
 /// It never breaks a request: an explicit <c>store: false</c> is respected, OpenAI's limits are kept, and when no app id can
 /// be found the request goes out untouched.
+/// </para>
+/// <para>
+/// It reports the meter <see cref="DifyMetadataTelemetry.MeterName"/> (requests by outcome, tokens by app) and sets the tag
+/// <c>dify.app_id</c> on the current <see cref="Activity"/> of a tagged request.
 /// </para>
 /// <para>This type is thread-safe: one instance serves concurrent requests.</para>
 /// </remarks>
@@ -26,39 +36,129 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 {
     private static readonly object s_true = true;
 
-    private readonly DifyMetadataSettings _settings;
+    private readonly ILogger _logger;
+    private readonly DifyMetadataMetrics _metrics;
+    private readonly IDisposable? _optionsSubscription;
 
-    // The tags of the last id returned by the resolver: a resolver that keeps returning the same id normalizes it once.
-    private DifyTagSet? _lastResolved;
+    // Replaced as a whole when options change, so a request always sees one consistent snapshot.
+    private volatile DifyMetadataSettings _settings;
+
+    // The tags of the last id found by the resolver or in baggage: an id that keeps coming back is normalized once.
+    private DifyTagSet? _lastFound;
+
+    private string? _defaultModelId;
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class.</summary>
     /// <param name="innerClient">The client to pass tagged requests to.</param>
     /// <param name="options">The options; <see langword="null"/> for the defaults. They are read once, here.</param>
     /// <param name="logger">The logger; <see langword="null"/> for none.</param>
+    /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
     /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">An option has a value OpenAI would reject (for example a source marker over 512 characters).</exception>
-    public DifyMetadataChatClient(IChatClient innerClient, DifyMetadataOptions? options = null, ILogger? logger = null)
+#pragma warning disable RS0027 // The overload with more parameters takes an IOptionsMonitor in second place: no call can be ambiguous.
+    public DifyMetadataChatClient(IChatClient innerClient, DifyMetadataOptions? options = null, ILogger? logger = null, IMeterFactory? meterFactory = null)
+#pragma warning restore RS0027
         : base(innerClient)
     {
-        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), logger ?? NullLogger.Instance);
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = new DifyMetadataMetrics(meterFactory);
+        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, _metrics);
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
+    /// <param name="innerClient">The client to pass tagged requests to.</param>
+    /// <param name="options">The options monitor; a change takes effect on the next request.</param>
+    /// <param name="optionsName">The name of the options to use; <see langword="null"/> for the default ones.</param>
+    /// <param name="logger">The logger; <see langword="null"/> for none.</param>
+    /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
+    /// <exception cref="OptionsValidationException">The current options are invalid.</exception>
+    /// <remarks>A change to invalid options is logged as an error and ignored: the previous options stay in force.</remarks>
+    public DifyMetadataChatClient(
+        IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, ILogger? logger, IMeterFactory? meterFactory)
+        : this(innerClient, options, optionsName, configure: null, logger, meterFactory)
+    {
+    }
+
+    internal DifyMetadataChatClient(
+        IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, Action<DifyMetadataOptions>? configure, ILogger? logger, IMeterFactory? meterFactory)
+        : base(innerClient)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+
+        string name = optionsName ?? Options.DefaultName;
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = new DifyMetadataMetrics(meterFactory);
+        _settings = Snapshot(options.Get(name), configure);
+        _optionsSubscription = options.OnChange((changed, changedName) =>
+        {
+            if (!string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            try
+            {
+                _settings = Snapshot(changed, configure);
+            }
+            catch (ArgumentException ex)
+            {
+                Log.OptionsChangeRejected(_logger, ex.Message);
+            }
+        });
     }
 
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-        base.GetResponseAsync(messages, Tag(options), cancellationToken);
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ChatOptions? sent = Tag(options, out DifyTagSet? tags, out DifyMetadataSettings settings);
+        Task<ChatResponse> response = base.GetResponseAsync(messages, sent, cancellationToken);
+        return tags is not null && _metrics.Tokens.Enabled ? RecordUsageAsync(response, tags, settings, sent) : response;
+    }
 
     /// <inheritdoc />
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-        base.GetStreamingResponseAsync(messages, Tag(options), cancellationToken);
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ChatOptions? sent = Tag(options, out DifyTagSet? tags, out DifyMetadataSettings settings);
+        IAsyncEnumerable<ChatResponseUpdate> updates = base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+        return tags is not null && _metrics.Tokens.Enabled ? RecordUsageAsync(updates, tags, settings, sent, cancellationToken) : updates;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _optionsSubscription?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private DifyMetadataSettings Snapshot(DifyMetadataOptions options, Action<DifyMetadataOptions>? configure)
+    {
+        if (configure is not null)
+        {
+            options = options.Clone();
+            configure(options);
+        }
+
+        return DifyMetadataSettings.Create(options, _logger, _metrics);
+    }
 
     /// <summary>Returns the options to pass on: the caller's own instance when the request is not tagged, else a tagged clone.</summary>
-    private ChatOptions? Tag(ChatOptions? options)
+    /// <param name="options">The caller's options.</param>
+    /// <param name="tags">The tags of the app the request belongs to, when one is known (tagged or not).</param>
+    /// <param name="settings">The settings the decision was made with.</param>
+    private ChatOptions? Tag(ChatOptions? options, out DifyTagSet? tags, out DifyMetadataSettings settings)
     {
-        DifyMetadataSettings settings = _settings;
+        settings = _settings;
+        tags = null;
         if (!settings.Enabled)
         {
+            settings.Count(DifyMetadataMetrics.Disabled);
             return options;
         }
 
@@ -69,7 +169,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return options;
         }
 
-        DifyTagSet? tags = FindTags(settings);
+        tags = FindTags(settings);
         if (tags is null)
         {
             return options;
@@ -83,6 +183,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             if (flag is false)
             {
                 Log.NotTagged(settings.Logger, "the caller set store to false");
+                settings.Count(DifyMetadataMetrics.StoreDisabled, tags);
                 return options;
             }
 
@@ -90,6 +191,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         Log.Tagging(settings.Logger, tags.AppId);
+        Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, tags.AppId);
 
         ChatOptions tagged = options?.Clone() ?? new ChatOptions();
         tagged.RawRepresentationFactory = tags.GetRawRepresentationFactory(settings, callerFactory, callerRequestedStore);
@@ -108,46 +210,49 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         return tagged;
     }
 
-    /// <summary>Finds the tags of the current request: from the resolver when one is set, else from the session.</summary>
+    /// <summary>Finds the tags of the current request: from the resolver when one is set, else the session, else baggage.</summary>
     private DifyTagSet? FindTags(DifyMetadataSettings settings)
     {
-        if (settings.AppIdResolver is not { } resolver)
+        string? appId;
+        if (settings.AppIdResolver is { } resolver)
         {
-            if (DifySession.Current is not { } session)
+            try
             {
-                Log.NotTagged(settings.Logger, "no session");
+                appId = resolver();
+            }
+#pragma warning disable CA1031 // A failing resolver means an untagged request, never a failed one.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.ResolverFailed(settings.Logger, ex);
+                settings.Count(DifyMetadataMetrics.ResolverFailed);
                 return null;
             }
-
+        }
+        else if (DifySession.Current is { } session)
+        {
             DifyTagSet? sessionTags = session.GetTags(settings.Source);
             if (sessionTags is null)
             {
                 Log.NotTagged(settings.Logger, "the session's app id is empty");
+                settings.Count(DifyMetadataMetrics.NoSession);
             }
 
             return sessionTags;
         }
-
-        string? appId;
-        try
+        else
         {
-            appId = resolver();
-        }
-#pragma warning disable CA1031 // A failing resolver means an untagged request, never a failed one.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.ResolverFailed(settings.Logger, ex);
-            return null;
+            appId = settings.AppIdFromBaggage ? Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag) : null;
         }
 
         if (string.IsNullOrEmpty(appId))
         {
-            Log.NotTagged(settings.Logger, "the resolver returned no app id");
+            Log.NotTagged(settings.Logger, settings.AppIdResolver is null ? "no session" : "the resolver returned no app id");
+            settings.Count(DifyMetadataMetrics.NoSession);
             return null;
         }
 
-        DifyTagSet? last = _lastResolved;
+        DifyTagSet? last = _lastFound;
         if (last is not null && string.Equals(last.InputAppId, appId, StringComparison.Ordinal) &&
             string.Equals(last.Source, settings.Source, StringComparison.Ordinal))
         {
@@ -155,7 +260,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         last = new DifyTagSet(appId, settings.Source);
-        _lastResolved = last;
+        _lastFound = last;
         return last;
     }
 
@@ -171,4 +276,35 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         Log.MergeReported(settings.Logger, report, "AdditionalProperties");
         return new ReadOnlyDictionary<string, string>(merged);
     }
+
+    private async Task<ChatResponse> RecordUsageAsync(Task<ChatResponse> responseTask, DifyTagSet tags, DifyMetadataSettings settings, ChatOptions? options)
+    {
+        ChatResponse response = await responseTask.ConfigureAwait(false);
+        _metrics.RecordUsage(response.Usage, tags, RequestModel(options), settings.MaxMetricAppIds);
+        return response;
+    }
+
+    private async IAsyncEnumerable<ChatResponseUpdate> RecordUsageAsync(
+        IAsyncEnumerable<ChatResponseUpdate> updates, DifyTagSet tags, DifyMetadataSettings settings, ChatOptions? options,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        UsageDetails? usage = null;
+        await foreach (ChatResponseUpdate update in updates.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (AIContent content in update.Contents)
+            {
+                if (content is UsageContent usageContent)
+                {
+                    (usage ??= new UsageDetails()).Add(usageContent.Details);
+                }
+            }
+
+            yield return update;
+        }
+
+        _metrics.RecordUsage(usage, tags, RequestModel(options), settings.MaxMetricAppIds);
+    }
+
+    private string? RequestModel(ChatOptions? options) =>
+        options?.ModelId ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId);
 }

@@ -34,6 +34,21 @@ public sealed class DifyMetadataOptions
     /// <value>The default value is <see langword="true"/>.</value>
     public bool AdditionalPropertiesEnabled { get; set; } = true;
 
+    /// <summary>Gets or sets a value indicating whether, outside any <see cref="DifySession"/>, the app id is read from the
+    /// W3C Baggage item <c>dify.app_id</c> of <see cref="System.Diagnostics.Activity.Current"/>.</summary>
+    /// <remarks>
+    /// This lets a gateway that sets the baggage item tag the LLM calls of every downstream service through OpenTelemetry's
+    /// own propagation. A session (or <see cref="AppIdResolver"/>) always wins over baggage. Baggage arrives in an HTTP header:
+    /// strip <c>dify.app_id</c> from untrusted callers at the edge, or switch this off.
+    /// </remarks>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool AppIdFromBaggage { get; set; } = true;
+
+    /// <summary>Gets or sets how many distinct app ids the metrics report as tag values; the others are reported as <c>other</c>.</summary>
+    /// <remarks>A guard against unbounded metric cardinality. The count is kept per client layer.</remarks>
+    /// <value>The default value is 1,000.</value>
+    public int MaxMetricAppIds { get; set; } = 1_000;
+
     /// <summary>Gets or sets what happens to OpenAI's <c>store</c> flag when the caller has not set it.</summary>
     /// <remarks>
     /// <c>store: true</c> keeps prompts and outputs in the OpenAI account (Stored Completions) and is required for metadata
@@ -42,4 +57,7 @@ public sealed class DifyMetadataOptions
     /// </remarks>
     /// <value>The default value is <see cref="DifyStorePolicy.EnableWhenUnset"/>.</value>
     public DifyStorePolicy StorePolicy { get; set; } = DifyStorePolicy.EnableWhenUnset;
+
+    /// <summary>Returns a copy whose changes do not reach this instance.</summary>
+    internal DifyMetadataOptions Clone() => (DifyMetadataOptions)MemberwiseClone();
 }

@@ -1,3 +1,4 @@
+using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Tagging;
 using Microsoft.Extensions.Logging;
 
@@ -6,14 +7,17 @@ namespace MeaiMetadata;
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one client layer applies it.</summary>
 internal sealed class DifyMetadataSettings
 {
-    private DifyMetadataSettings(DifyMetadataOptions options, ILogger logger)
+    private DifyMetadataSettings(DifyMetadataOptions options, ILogger logger, DifyMetadataMetrics metrics)
     {
         Enabled = options.Enabled;
         AppIdResolver = options.AppIdResolver;
         Source = string.IsNullOrEmpty(options.Source) ? null : options.Source;
         AdditionalPropertiesEnabled = options.AdditionalPropertiesEnabled;
         StorePolicy = options.StorePolicy;
+        AppIdFromBaggage = options.AppIdFromBaggage;
+        MaxMetricAppIds = options.MaxMetricAppIds;
         Logger = logger;
+        Metrics = metrics;
     }
 
     public bool Enabled { get; }
@@ -26,18 +30,24 @@ internal sealed class DifyMetadataSettings
 
     public DifyStorePolicy StorePolicy { get; }
 
+    public bool AppIdFromBaggage { get; }
+
+    public int MaxMetricAppIds { get; }
+
     public ILogger Logger { get; }
+
+    public DifyMetadataMetrics Metrics { get; }
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     /// <exception cref="ArgumentException">An option has a value OpenAI would reject.</exception>
-    public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger)
+    public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger, DifyMetadataMetrics? metrics = null)
     {
         if (Validate(options) is { } error)
         {
             throw new ArgumentException(error, nameof(options));
         }
 
-        return new DifyMetadataSettings(options, logger);
+        return new DifyMetadataSettings(options, logger, metrics ?? new DifyMetadataMetrics(meterFactory: null));
     }
 
     /// <summary>Returns why <paramref name="options"/> are invalid, or <see langword="null"/> when they are valid.</summary>
@@ -55,6 +65,14 @@ internal sealed class DifyMetadataSettings
             return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.StorePolicy)} has the undefined value {(int)options.StorePolicy}.";
         }
 
+        if (options.MaxMetricAppIds < 0)
+        {
+            return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.MaxMetricAppIds)} must be 0 or more; it is {options.MaxMetricAppIds}.";
+        }
+
         return null;
     }
+
+    /// <summary>Records one request's outcome.</summary>
+    public void Count(string outcome, DifyTagSet? tags = null) => Metrics.RecordRequest(outcome, tags, MaxMetricAppIds);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using MeaiMetadata.Tagging;
 
@@ -24,6 +25,7 @@ namespace MeaiMetadata;
 public sealed class DifySession
 {
     private static readonly AsyncLocal<Scope?> s_current = new();
+    private static readonly ActivitySource s_activitySource = new(DifyMetadataTelemetry.MeterName);
 
     // The tags for this session, built once (normalized) and reused by every request made in it.
     private DifyTagSet? _tags;
@@ -57,11 +59,30 @@ public sealed class DifySession
     /// an empty id starts a session whose requests go out untagged.</param>
     /// <returns>A scope that ends the session when disposed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="appId"/> is <see langword="null"/>.</exception>
-    public static IDisposable Begin(string appId)
+    public static IDisposable Begin(string appId) => Begin(appId, propagateAsBaggage: false);
+
+    /// <summary>Starts a session for <paramref name="appId"/>, optionally carrying the id to other services as W3C Baggage.</summary>
+    /// <param name="appId">The app id to attribute requests to.</param>
+    /// <param name="propagateAsBaggage">
+    /// <see langword="true"/> to also start an <see cref="Activity"/> named <c>dify.session</c> (from the activity source
+    /// <see cref="DifyMetadataTelemetry.MeterName"/>) that carries the baggage item <c>dify.app_id</c>, so outgoing HTTP calls
+    /// made inside the session propagate it (<see cref="DifyMetadataOptions.AppIdFromBaggage"/> reads it downstream).
+    /// Add the source <c>MeaiMetadata</c> to your tracing to keep that span in your traces.
+    /// </param>
+    /// <returns>A scope that ends the session (and stops its activity) when disposed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="appId"/> is <see langword="null"/>.</exception>
+    public static IDisposable Begin(string appId, bool propagateAsBaggage)
     {
         ArgumentNullException.ThrowIfNull(appId);
 
-        var scope = new Scope(new DifySession(appId), s_current.Value);
+        Activity? activity = null;
+        if (propagateAsBaggage)
+        {
+            activity = s_activitySource.StartActivity("dify.session") ?? new Activity("dify.session").Start();
+            activity.SetBaggage(DifyMetadataTelemetry.AppIdTag, appId);
+        }
+
+        var scope = new Scope(new DifySession(appId), s_current.Value, activity);
         s_current.Value = scope;
         return scope;
     }
@@ -94,7 +115,7 @@ public sealed class DifySession
         return tags;
     }
 
-    private sealed class Scope(DifySession session, Scope? parent) : IDisposable
+    private sealed class Scope(DifySession session, Scope? parent, Activity? activity) : IDisposable
     {
         private volatile bool _disposed;
 
@@ -112,6 +133,7 @@ public sealed class DifySession
             }
 
             _disposed = true;
+            activity?.Stop();
 
             // Only the flow in which this scope is the innermost one changes its current value; every other flow
             // skips the ended session when it reads Current.

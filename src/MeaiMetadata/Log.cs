@@ -54,4 +54,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Tagging the raw request options failed; the request goes out as the caller built it.")]
     public static partial void TaggingFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Changed DifyMetadata options are invalid and were not applied; the previous options stay in force. {Reason}")]
+    public static partial void OptionsChangeRejected(ILogger logger, string reason);
 }

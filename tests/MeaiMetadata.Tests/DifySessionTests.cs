@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MeaiMetadata.Tests;
 
 public class DifySessionTests
@@ -203,5 +205,33 @@ public class DifySessionTests
 
             Assert.Null(await seen);
         }
+    }
+
+    [Fact]
+    public void Begin_WithoutPropagation_TouchesNoActivity()
+    {
+        Activity? before = Activity.Current;
+        using (DifySession.Begin("quiet"))
+        {
+            Assert.Same(before, Activity.Current);
+        }
+    }
+
+    [Fact]
+    public void Begin_WithPropagation_ScopesTheBaggageToTheSession()
+    {
+        Activity? before = Activity.Current;
+        using (DifySession.Begin("outer", propagateAsBaggage: true))
+        {
+            Assert.Equal("outer", Activity.Current?.GetBaggageItem("dify.app_id"));
+            using (DifySession.Begin("inner", propagateAsBaggage: true))
+            {
+                Assert.Equal("inner", Activity.Current?.GetBaggageItem("dify.app_id"));
+            }
+
+            Assert.Equal("outer", Activity.Current?.GetBaggageItem("dify.app_id"));
+        }
+
+        Assert.Same(before, Activity.Current);
     }
 }

@@ -16,7 +16,7 @@ internal sealed class OpenAIChatCompletionsMapping : ProviderMapping
 
     public override object CreateRawOptions() => new ChatCompletionOptions();
 
-    public override void Apply(object rawOptions, in TaggingRequest request)
+    public override bool Apply(object rawOptions, in TaggingRequest request)
     {
         var options = (ChatCompletionOptions)rawOptions;
 
@@ -24,10 +24,11 @@ internal sealed class OpenAIChatCompletionsMapping : ProviderMapping
         if (request.DecideStore(options.StoredOutputEnabled) is not true)
         {
             Log.StoreNotEnabled(request.Settings.Logger, Api);
-            return;
+            return false;
         }
 
         options.StoredOutputEnabled = true;
         request.MergeInto(options.Metadata, Api);
+        return true;
     }
 }

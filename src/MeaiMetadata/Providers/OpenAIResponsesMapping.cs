@@ -18,7 +18,7 @@ internal sealed class OpenAIResponsesMapping : ProviderMapping
 
     public override object CreateRawOptions() => new CreateResponseOptions();
 
-    public override void Apply(object rawOptions, in TaggingRequest request)
+    public override bool Apply(object rawOptions, in TaggingRequest request)
     {
         var options = (CreateResponseOptions)rawOptions;
 
@@ -26,11 +26,12 @@ internal sealed class OpenAIResponsesMapping : ProviderMapping
         if (options.StoredOutputEnabled is false)
         {
             Log.StoreNotEnabled(request.Settings.Logger, Api);
-            return;
+            return false;
         }
 
         // Unset store means "stored" on the Responses API, so metadata goes on even when the policy leaves it unset.
         options.StoredOutputEnabled = request.DecideStore(options.StoredOutputEnabled);
         request.MergeInto(options.Metadata, Api);
+        return true;
     }
 }

@@ -19,5 +19,7 @@ internal abstract class ProviderMapping
     public abstract object CreateRawOptions();
 
     /// <summary>Puts the tags on <paramref name="rawOptions"/>, which was created for this request.</summary>
-    public abstract void Apply(object rawOptions, in TaggingRequest request);
+    /// <returns><see langword="true"/> when the metadata was attached; <see langword="false"/> when the request's store
+    /// setting keeps it off.</returns>
+    public abstract bool Apply(object rawOptions, in TaggingRequest request);
 }

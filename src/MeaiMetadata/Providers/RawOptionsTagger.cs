@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Tagging;
 using Microsoft.Extensions.AI;
 
@@ -52,11 +54,16 @@ internal sealed class RawOptionsTagger
             if (mapping is null)
             {
                 Log.NoMapping(_settings.Logger, rawOptions?.GetType().FullName ?? providerClient.GetType().FullName ?? "?");
+                _settings.Count(_settings.AdditionalPropertiesEnabled ? DifyMetadataMetrics.Attached : DifyMetadataMetrics.UnsupportedProvider, _tags);
                 return rawOptions;
             }
 
             rawOptions ??= mapping.CreateRawOptions();
-            mapping.Apply(rawOptions, new TaggingRequest(_tags, _settings, _callerRequestedStore));
+            bool attached = mapping.Apply(rawOptions, new TaggingRequest(_tags, _settings, _callerRequestedStore));
+            _settings.Count(attached ? DifyMetadataMetrics.Attached : DifyMetadataMetrics.StoreDisabled, _tags);
+
+            // The span of an OpenTelemetry layer placed inside this one is current here, not in the layer itself.
+            Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, _tags.AppId);
         }
 #pragma warning disable CA1031 // Tagging must never break a request: whatever fails here, the request goes out as it is.
         catch (Exception ex)

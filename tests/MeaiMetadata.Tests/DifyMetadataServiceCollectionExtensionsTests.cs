@@ -1,0 +1,152 @@
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace MeaiMetadata.Tests;
+
+public class DifyMetadataServiceCollectionExtensionsTests
+{
+    private static IConfigurationRoot Configuration(params (string Key, string? Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void AddDifyMetadata_BindsEveryKey()
+    {
+        IConfigurationRoot configuration = Configuration(
+            ("DifyMetadata:Enabled", "false"),
+            ("DifyMetadata:Source", "gateway"),
+            ("DifyMetadata:StorePolicy", "LeaveUnset"),
+            ("DifyMetadata:AdditionalPropertiesEnabled", "false"),
+            ("DifyMetadata:AppIdFromBaggage", "false"),
+            ("DifyMetadata:MaxMetricAppIds", "7"));
+        using ServiceProvider services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata")).BuildServiceProvider();
+
+        DifyMetadataOptions options = services.GetRequiredService<IOptions<DifyMetadataOptions>>().Value;
+
+        Assert.False(options.Enabled);
+        Assert.Equal("gateway", options.Source);
+        Assert.Equal(DifyStorePolicy.LeaveUnset, options.StorePolicy);
+        Assert.False(options.AdditionalPropertiesEnabled);
+        Assert.False(options.AppIdFromBaggage);
+        Assert.Equal(7, options.MaxMetricAppIds);
+    }
+
+    [Fact]
+    public void AddDifyMetadata_InvalidSource_FailsWhenTheClientIsBuilt()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:Source", new string('s', 600)));
+        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(new OpenAIStandInClient(StandInApi.ChatCompletions)).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IChatClient>());
+        Assert.Contains("512", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddDifyMetadata_InvalidOptions_FailHostStart()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:MaxMetricAppIds", "-1"));
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        using IHost host = builder.Build();
+
+        OptionsValidationException ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("MaxMetricAppIds", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConfigurationChange_TakesEffectOnTheNextRequest()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:Enabled", "true"));
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(inner).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        IChatClient client = provider.GetRequiredService<IChatClient>();
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi");
+            Assert.Equal("app", inner.LastChat.Metadata["dify_app_id"]);
+
+            configuration["DifyMetadata:Enabled"] = "false";
+            configuration.Reload();
+            await client.GetResponseAsync("hi");
+            Assert.Empty(inner.LastChat.Metadata);
+
+            configuration["DifyMetadata:Enabled"] = "true";
+            configuration["DifyMetadata:Source"] = "changed";
+            configuration.Reload();
+            await client.GetResponseAsync("hi");
+            Assert.Equal("changed", inner.LastChat.Metadata["dify_source"]);
+        }
+    }
+
+    [Fact]
+    public async Task ConfigurationChange_ToInvalid_KeepsThePreviousOptions()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:Source", "good"));
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(inner).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        IChatClient client = provider.GetRequiredService<IChatClient>();
+
+        // The options system validates on reload and refuses the new value (its exception reaches the reloader);
+        // the layer keeps the options it had.
+        configuration["DifyMetadata:Source"] = new string('s', 600);
+        Exception? reloadError = Record.Exception(configuration.Reload);
+        Assert.IsType<OptionsValidationException>(Assert.IsType<AggregateException>(reloadError).InnerException);
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi");
+        }
+
+        Assert.Equal("good", inner.LastChat.Metadata["dify_source"]);
+    }
+
+    [Fact]
+    public async Task NamedOptions_KeyedClientsUseTheirOwn()
+    {
+        var tenantA = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var tenantB = new OpenAIStandInClient(StandInApi.Responses);
+        var services = new ServiceCollection()
+            .AddDifyMetadata("a", o => o.Source = "source-a")
+            .AddDifyMetadata("b", o => o.Enabled = false);
+        services.AddKeyedChatClient("a", tenantA).UseDifyMetadata("a", configure: null);
+        services.AddKeyedChatClient("b", tenantB).UseDifyMetadata("b", configure: null);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        using (DifySession.Begin("app"))
+        {
+            await provider.GetRequiredKeyedService<IChatClient>("a").GetResponseAsync("hi");
+            await provider.GetRequiredKeyedService<IChatClient>("b").GetResponseAsync("hi");
+        }
+
+        Assert.Equal("source-a", tenantA.LastChat.Metadata["dify_source"]);
+        Assert.Empty(tenantB.LastResponses.Metadata);
+    }
+
+    [Fact]
+    public async Task Configure_IsAppliedOnTopOfRegisteredOptions()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var services = new ServiceCollection().AddDifyMetadata(o => o.Source = "registered");
+        services.AddChatClient(inner).UseDifyMetadata(o => o.AdditionalPropertiesEnabled = false);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        using (DifySession.Begin("app"))
+        {
+            await provider.GetRequiredService<IChatClient>().GetResponseAsync("hi");
+        }
+
+        Assert.Equal("registered", inner.LastChat.Metadata["dify_source"]);
+        Assert.Null(inner.LastOptions!.AdditionalProperties);
+        Assert.Equal("registered", provider.GetRequiredService<IOptions<DifyMetadataOptions>>().Value.Source);
+        Assert.True(provider.GetRequiredService<IOptions<DifyMetadataOptions>>().Value.AdditionalPropertiesEnabled);
+    }
+}
