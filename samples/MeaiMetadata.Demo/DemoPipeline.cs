@@ -22,6 +22,7 @@ public static class DemoPipeline
             logging.AddSimpleConsole(o => o.SingleLine = true);
             logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // keep stdout for the table
         });
+        services.AddMetrics(); // the layer reports on a meter from this IMeterFactory
         services.AddSingleton(openAI);
 
         services.AddKeyedChatClient(KeyOf(DemoApi.ChatCompletions), sp => sp.GetRequiredService<OpenAIClient>().GetChatClient(model).AsIChatClient())

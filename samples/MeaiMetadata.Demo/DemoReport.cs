@@ -7,4 +7,8 @@ public sealed record DemoRow(string Number, DemoStep Step, WireRecord Wire, stri
 public sealed record DemoAppSummary(string App, int Requests, int Tagged, long InputTokens, long OutputTokens);
 
 /// <summary>What the scenario did.</summary>
-public sealed record DemoReport(IReadOnlyList<DemoRow> Rows, IReadOnlyList<DemoAppSummary> Apps, int FailedSteps);
+/// <param name="Rows">One row per request that reached the endpoint.</param>
+/// <param name="Apps">Per-app totals.</param>
+/// <param name="FailedSteps">Steps whose request failed.</param>
+/// <param name="Outcomes">The <c>dify.metadata.requests</c> counter by outcome.</param>
+public sealed record DemoReport(IReadOnlyList<DemoRow> Rows, IReadOnlyList<DemoAppSummary> Apps, int FailedSteps, IReadOnlyDictionary<string, long> Outcomes);

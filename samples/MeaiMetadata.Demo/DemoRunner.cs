@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -11,8 +12,8 @@ public static class DemoRunner
 
     public static async Task<DemoReport> RunAsync(IServiceProvider services, IWireLog wire, CancellationToken cancellationToken = default)
     {
+        using var metrics = new DemoMetrics(services.GetRequiredService<IMeterFactory>());
         var rows = new List<DemoRow>();
-        var tokens = new Dictionary<string, (long In, long Out)>();
         int failed = 0;
         bool unreachable = false;
 
@@ -32,9 +33,6 @@ public static class DemoRunner
                 }
 
                 outcome = $"answer \"{Shorten(response.Text)}\"";
-                string app = step.App ?? NoSession;
-                (long inTokens, long outTokens) = tokens.GetValueOrDefault(app);
-                tokens[app] = (inTokens + (response.Usage?.InputTokenCount ?? 0), outTokens + (response.Usage?.OutputTokenCount ?? 0));
             }
             catch (Exception ex) when (Describe(ex) is { } failure)
             {
@@ -56,12 +54,13 @@ public static class DemoRunner
             }
         }
 
+        // Requests and tagged requests as the endpoint saw them; tokens as the library's own meter reported them
+        // (requests outside any session belong to no app, so the meter attributes no tokens to them).
         var apps = rows
             .GroupBy(r => r.Step.App ?? NoSession)
-            .Select(g => new DemoAppSummary(
-                g.Key, g.Count(), g.Count(r => r.Wire.Tagged), tokens.GetValueOrDefault(g.Key).In, tokens.GetValueOrDefault(g.Key).Out))
+            .Select(g => new DemoAppSummary(g.Key, g.Count(), g.Count(r => r.Wire.Tagged), metrics.Tokens(g.Key, "input"), metrics.Tokens(g.Key, "output")))
             .ToList();
-        return new DemoReport(rows, apps, failed);
+        return new DemoReport(rows, apps, failed, metrics.Outcomes());
     }
 
     /// <summary>Turns a service or network failure into one line; <see langword="null"/> for anything else (a bug: let it surface).</summary>

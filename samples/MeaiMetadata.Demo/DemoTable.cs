@@ -30,10 +30,14 @@ public static class DemoTable
         WriteTable(output, header, rows);
 
         output.WriteLine();
+        output.WriteLine("Per app (requests and tagged: the endpoint's record; tokens: the MeaiMetadata meter, dify.app.token.usage):");
         WriteTable(
             output,
             ["app", "requests", "tagged", "tokens in", "tokens out"],
             [.. report.Apps.Select(a => new[] { a.App, $"{a.Requests}", $"{a.Tagged}", $"{a.InputTokens}", $"{a.OutputTokens}" })]);
+        output.WriteLine();
+        output.WriteLine("dify.metadata.requests by outcome: " +
+            string.Join(", ", report.Outcomes.OrderByDescending(o => o.Value).ThenBy(o => o.Key, StringComparer.Ordinal).Select(o => $"{o.Key}={o.Value}")));
     }
 
     private static void WriteTable(TextWriter output, string[] header, List<string[]> rows)

@@ -59,7 +59,8 @@ public sealed class DemoProgramTests
 
         Assert.Contains("support-bot      5         5       25         15", output, StringComparison.Ordinal);
         Assert.Contains("sales-assistant  5         4       25         15", output, StringComparison.Ordinal);
-        Assert.Contains("(no session)     1         0       5          3", output, StringComparison.Ordinal);
+        Assert.Contains("(no session)     1         0       0          0", output, StringComparison.Ordinal);
+        Assert.Contains("dify.metadata.requests by outcome: attached=9, no_session=1, store_disabled=1", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.ClientModel;
 using MeaiMetadata.FakeOpenAI;
 using MeaiMetadata.IntegrationTests.FakeOpenAI;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 using OpenAI.Responses;
@@ -300,5 +301,35 @@ public sealed class DifyMetadataWireTests : IClassFixture<FakeOpenAIServerFixtur
         IReadOnlyList<RecordedRequest> wire = _server.Requests;
         Assert.Equal(40, wire.Count);
         Assert.All(wire, r => Assert.Equal(r.LastUserText!.Replace("req-", "app-", StringComparison.Ordinal), r.Metadata!["dify_app_id"]));
+    }
+
+    [Fact]
+    public async Task ConfigurationToggle_ChangesTheNextRequestsWireBody()
+    {
+        IConfigurationRoot configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection([new("DifyMetadata:Enabled", "true")])
+            .Build();
+        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(_ => OpenAIPipeline.ProviderClient(_server, WireApi.ChatCompletions)).UseDifyMetadata();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        IChatClient client = provider.GetRequiredService<IChatClient>();
+
+        using (DifySession.Begin("toggled-app"))
+        {
+            await OpenAIPipeline.SendAsync(client, streaming: false);
+            configuration["DifyMetadata:Enabled"] = "false";
+            configuration.Reload();
+            await OpenAIPipeline.SendAsync(client, streaming: false);
+            configuration["DifyMetadata:Enabled"] = "true";
+            configuration.Reload();
+            await OpenAIPipeline.SendAsync(client, streaming: true);
+        }
+
+        IReadOnlyList<RecordedRequest> wire = _server.Requests;
+        Assert.Equal(3, wire.Count);
+        Assert.Equal(Tags("toggled-app"), wire[0].Metadata);
+        Assert.Null(wire[1].Metadata);
+        Assert.Null(wire[1].Store);
+        Assert.Equal(Tags("toggled-app"), wire[2].Metadata);
     }
 }
