@@ -112,7 +112,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ChatOptions? sent = Tag(options, out DifyTagSet? tags, out DifyMetadataSettings settings);
+        ChatOptions? sent = Tag(options, streaming: false, out DifyTagSet? tags, out DifyMetadataSettings settings);
         Task<ChatResponse> response = base.GetResponseAsync(messages, sent, cancellationToken);
         return tags is not null && _metrics.Tokens.Enabled ? RecordUsageAsync(response, tags, settings, sent) : response;
     }
@@ -121,7 +121,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ChatOptions? sent = Tag(options, out DifyTagSet? tags, out DifyMetadataSettings settings);
+        ChatOptions? sent = Tag(options, streaming: true, out DifyTagSet? tags, out DifyMetadataSettings settings);
         IAsyncEnumerable<ChatResponseUpdate> updates = base.GetStreamingResponseAsync(messages, sent, cancellationToken);
         return tags is not null && _metrics.Tokens.Enabled ? RecordUsageAsync(updates, tags, settings, sent, cancellationToken) : updates;
     }
@@ -150,9 +150,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     /// <summary>Returns the options to pass on: the caller's own instance when the request is not tagged, else a tagged clone.</summary>
     /// <param name="options">The caller's options.</param>
+    /// <param name="streaming">Whether the request streams.</param>
     /// <param name="tags">The tags of the app the request belongs to, when one is known (tagged or not).</param>
     /// <param name="settings">The settings the decision was made with.</param>
-    private ChatOptions? Tag(ChatOptions? options, out DifyTagSet? tags, out DifyMetadataSettings settings)
+    private ChatOptions? Tag(ChatOptions? options, bool streaming, out DifyTagSet? tags, out DifyMetadataSettings settings)
     {
         settings = _settings;
         tags = null;
@@ -194,7 +195,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, tags.AppId);
 
         ChatOptions tagged = options?.Clone() ?? new ChatOptions();
-        tagged.RawRepresentationFactory = tags.GetRawRepresentationFactory(settings, callerFactory, callerRequestedStore);
+        tagged.RawRepresentationFactory = tags.GetRawRepresentationFactory(settings, callerFactory, callerRequestedStore, streaming);
 
         if (settings.AdditionalPropertiesEnabled &&
             (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset || callerRequestedStore))

@@ -58,6 +58,22 @@ public sealed class DifyMetadataOptions
     /// <value>The default value is <see cref="DifyStorePolicy.EnableWhenUnset"/>.</value>
     public DifyStorePolicy StorePolicy { get; set; } = DifyStorePolicy.EnableWhenUnset;
 
+    /// <summary>Gets the provider mappings, tried in order: the first that applies to a request's raw options tags them.</summary>
+    /// <remarks>
+    /// Add a <see cref="Providers.DifyProviderMapping"/> to tag another provider's raw request options (for example Amazon
+    /// Bedrock's <c>ConverseRequest.RequestMetadata</c> or Google's <c>GenerateContentConfig.Labels</c>; the README has
+    /// both). Not bound from configuration.
+    /// </remarks>
+    /// <value>The default value holds <see cref="Providers.DifyProviderMapping.OpenAIChatCompletions"/> and
+    /// <see cref="Providers.DifyProviderMapping.OpenAIResponses"/>.</value>
+    public IList<Providers.DifyProviderMapping> ProviderMappings { get; private set; } =
+        [Providers.DifyProviderMapping.OpenAIChatCompletions, Providers.DifyProviderMapping.OpenAIResponses];
+
     /// <summary>Returns a copy whose changes do not reach this instance.</summary>
-    internal DifyMetadataOptions Clone() => (DifyMetadataOptions)MemberwiseClone();
+    internal DifyMetadataOptions Clone()
+    {
+        var clone = (DifyMetadataOptions)MemberwiseClone();
+        clone.ProviderMappings = [.. ProviderMappings];
+        return clone;
+    }
 }

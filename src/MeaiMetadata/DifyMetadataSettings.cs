@@ -1,4 +1,5 @@
 using MeaiMetadata.Diagnostics;
+using MeaiMetadata.Providers;
 using MeaiMetadata.Tagging;
 using Microsoft.Extensions.Logging;
 
@@ -16,6 +17,7 @@ internal sealed class DifyMetadataSettings
         StorePolicy = options.StorePolicy;
         AppIdFromBaggage = options.AppIdFromBaggage;
         MaxMetricAppIds = options.MaxMetricAppIds;
+        ProviderMappings = [.. options.ProviderMappings];
         Logger = logger;
         Metrics = metrics;
     }
@@ -35,6 +37,8 @@ internal sealed class DifyMetadataSettings
     public int MaxMetricAppIds { get; }
 
     public ILogger Logger { get; }
+
+    public DifyProviderMapping[] ProviderMappings { get; }
 
     public DifyMetadataMetrics Metrics { get; }
 
@@ -63,6 +67,11 @@ internal sealed class DifyMetadataSettings
         if (!Enum.IsDefined(options.StorePolicy))
         {
             return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.StorePolicy)} has the undefined value {(int)options.StorePolicy}.";
+        }
+
+        if (options.ProviderMappings is null || options.ProviderMappings.Any(m => m is null))
+        {
+            return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ProviderMappings)} must not hold null.";
         }
 
         if (options.MaxMetricAppIds < 0)

@@ -34,13 +34,13 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Warning, "The app id resolver threw; the request goes out untagged.")]
     public static partial void ResolverFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(4, LogLevel.Warning, "Removed caller metadata keys [{Keys}] from the {Api} request: OpenAI allows at most 16 pairs with keys of 1 to 64 characters, and dify_app_id needs a slot.")]
+    [LoggerMessage(4, LogLevel.Warning, "Removed caller metadata keys [{Keys}] from the {Api} request: the provider rejects those keys, or they exceed its pair limit and dify_app_id needs a slot.")]
     public static partial void CallerKeysDropped(ILogger logger, string api, string keys);
 
-    [LoggerMessage(5, LogLevel.Warning, "Adjusted caller metadata values of keys [{Keys}] on the {Api} request: cut to 512 characters or lone surrogates replaced, as OpenAI requires.")]
+    [LoggerMessage(5, LogLevel.Warning, "Adjusted caller metadata values of keys [{Keys}] on the {Api} request to the provider's rules (length, characters).")]
     public static partial void CallerValuesAdjusted(ILogger logger, string api, string keys);
 
-    [LoggerMessage(6, LogLevel.Debug, "dify_source left out of the {Api} request: the caller's metadata fills all 16 slots.")]
+    [LoggerMessage(6, LogLevel.Debug, "dify_source left out of the {Api} request: the caller's metadata fills every slot.")]
     public static partial void SourceOmitted(ILogger logger, string api);
 
     [LoggerMessage(7, LogLevel.Warning, "The caller's AdditionalProperties[\"metadata\"] is a {Type}, not a string dictionary; it is replaced by the tags.")]

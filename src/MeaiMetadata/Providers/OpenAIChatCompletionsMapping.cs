@@ -4,31 +4,29 @@ using OpenAI.Chat;
 namespace MeaiMetadata.Providers;
 
 /// <summary>OpenAI Chat Completions: <see cref="ChatCompletionOptions.Metadata"/>, accepted only with <c>store: true</c>.</summary>
-internal sealed class OpenAIChatCompletionsMapping : ProviderMapping
+internal sealed class OpenAIChatCompletionsMapping : DifyProviderMapping
 {
-    public static OpenAIChatCompletionsMapping Instance { get; } = new();
+    public override string Name => "chat.completions";
 
-    public override string Api => "chat.completions";
+    public override bool CanApply(object rawOptions) => rawOptions is ChatCompletionOptions;
 
-    public override bool Handles(object rawOptions) => rawOptions is ChatCompletionOptions;
+    public override bool CanCreateFor(IChatClient providerClient, bool streaming) => providerClient.GetService(typeof(ChatClient)) is not null;
 
-    public override bool Serves(IChatClient providerClient) => providerClient.GetService(typeof(ChatClient)) is not null;
+    public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new ChatCompletionOptions();
 
-    public override object CreateRawOptions() => new ChatCompletionOptions();
-
-    public override bool Apply(object rawOptions, in TaggingRequest request)
+    public override bool Apply(object rawOptions, in DifyMappingContext context)
     {
         var options = (ChatCompletionOptions)rawOptions;
 
         // OpenAI rejects metadata on Chat Completions unless store is true: without it, attach nothing.
-        if (request.DecideStore(options.StoredOutputEnabled) is not true)
+        if (context.DecideStore(options.StoredOutputEnabled) is not true)
         {
-            Log.StoreNotEnabled(request.Settings.Logger, Api);
+            Log.StoreNotEnabled(context.Logger, Name);
             return false;
         }
 
         options.StoredOutputEnabled = true;
-        request.MergeInto(options.Metadata, Api);
+        context.MergeOpenAI(options.Metadata, Name);
         return true;
     }
 }

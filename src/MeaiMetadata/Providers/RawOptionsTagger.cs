@@ -7,29 +7,25 @@ namespace MeaiMetadata.Providers;
 
 /// <summary>
 /// The <see cref="ChatOptions.RawRepresentationFactory"/> of a tagged request: calls the caller's factory first, then picks
-/// the one <see cref="ProviderMapping"/> that applies and lets it put the tags on the raw options.
+/// the one <see cref="DifyProviderMapping"/> that applies and lets it put the tags on the raw options.
 /// </summary>
 /// <remarks>This is the one place that decides which mapping applies.</remarks>
 internal sealed class RawOptionsTagger
 {
-    private static readonly ProviderMapping[] s_mappings =
-    [
-        OpenAIChatCompletionsMapping.Instance,
-        OpenAIResponsesMapping.Instance,
-    ];
-
     private readonly DifyMetadataSettings _settings;
     private readonly DifyTagSet _tags;
     private readonly Func<IChatClient, object?>? _callerFactory;
     private readonly bool _callerRequestedStore;
+    private readonly bool _streaming;
 
     public RawOptionsTagger(
-        DifyMetadataSettings settings, DifyTagSet tags, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore)
+        DifyMetadataSettings settings, DifyTagSet tags, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore, bool streaming)
     {
         _settings = settings;
         _tags = tags;
         _callerFactory = callerFactory;
         _callerRequestedStore = callerRequestedStore;
+        _streaming = streaming;
         Factory = Create;
     }
 
@@ -40,8 +36,8 @@ internal sealed class RawOptionsTagger
     public static bool IsTagging(Func<IChatClient, object?>? factory) => factory?.Target is RawOptionsTagger;
 
     /// <summary>Returns whether this tagger does what a new one made from these arguments would do.</summary>
-    public bool Matches(DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore) =>
-        ReferenceEquals(_settings, settings) && _callerFactory == callerFactory && _callerRequestedStore == callerRequestedStore;
+    public bool Matches(DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore, bool streaming) =>
+        ReferenceEquals(_settings, settings) && _callerFactory == callerFactory && _callerRequestedStore == callerRequestedStore && _streaming == streaming;
 
     private object? Create(IChatClient providerClient)
     {
@@ -50,7 +46,7 @@ internal sealed class RawOptionsTagger
 
         try
         {
-            ProviderMapping? mapping = rawOptions is null ? FindFor(providerClient) : FindFor(rawOptions);
+            DifyProviderMapping? mapping = rawOptions is null ? FindFor(providerClient) : FindFor(rawOptions);
             if (mapping is null)
             {
                 Log.NoMapping(_settings.Logger, rawOptions?.GetType().FullName ?? providerClient.GetType().FullName ?? "?");
@@ -58,8 +54,8 @@ internal sealed class RawOptionsTagger
                 return rawOptions;
             }
 
-            rawOptions ??= mapping.CreateRawOptions();
-            bool attached = mapping.Apply(rawOptions, new TaggingRequest(_tags, _settings, _callerRequestedStore));
+            rawOptions ??= mapping.CreateRawOptions(providerClient, _streaming);
+            bool attached = mapping.Apply(rawOptions, new DifyMappingContext(_tags, _settings, _callerRequestedStore, _streaming));
             _settings.Count(attached ? DifyMetadataMetrics.Attached : DifyMetadataMetrics.StoreDisabled, _tags);
 
             // The span of an OpenTelemetry layer placed inside this one is current here, not in the layer itself.
@@ -75,11 +71,11 @@ internal sealed class RawOptionsTagger
         return rawOptions;
     }
 
-    private static ProviderMapping? FindFor(object rawOptions)
+    private DifyProviderMapping? FindFor(object rawOptions)
     {
-        foreach (ProviderMapping mapping in s_mappings)
+        foreach (DifyProviderMapping mapping in _settings.ProviderMappings)
         {
-            if (mapping.Handles(rawOptions))
+            if (mapping.CanApply(rawOptions))
             {
                 return mapping;
             }
@@ -88,11 +84,11 @@ internal sealed class RawOptionsTagger
         return null;
     }
 
-    private static ProviderMapping? FindFor(IChatClient providerClient)
+    private DifyProviderMapping? FindFor(IChatClient providerClient)
     {
-        foreach (ProviderMapping mapping in s_mappings)
+        foreach (DifyProviderMapping mapping in _settings.ProviderMappings)
         {
-            if (mapping.Serves(providerClient))
+            if (mapping.CanCreateFor(providerClient, _streaming))
             {
                 return mapping;
             }

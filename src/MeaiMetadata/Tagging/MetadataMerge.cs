@@ -1,6 +1,6 @@
 namespace MeaiMetadata.Tagging;
 
-/// <summary>Merges a tag set into caller metadata within OpenAI's limits.</summary>
+/// <summary>Merges a tag set into caller metadata within a provider's limits (OpenAI's unless told otherwise).</summary>
 /// <remarks>
 /// Priority when room runs out: <c>dify_app_id</c> always, then the caller's keys oldest first, then <c>dify_source</c>.
 /// The reserved keys <c>dify_app_id</c> and <c>dify_source</c> are always the layer's: a caller value under either name is
@@ -8,24 +8,33 @@ namespace MeaiMetadata.Tagging;
 /// </remarks>
 internal static class MetadataMerge
 {
-    /// <summary>Merges <paramref name="tags"/> into <paramref name="metadata"/> in place.</summary>
+    /// <summary>Merges <paramref name="tags"/> into <paramref name="metadata"/> in place, within OpenAI's limits.</summary>
     /// <param name="metadata">The request's own metadata dictionary (created for this request).</param>
     /// <param name="tags">The tags to add.</param>
     /// <returns>What was changed among the caller's pairs; <see cref="MergeReport.None"/> in the common case.</returns>
-    public static MergeReport Apply(IDictionary<string, string> metadata, DifyTagSet tags)
+    public static MergeReport Apply(IDictionary<string, string> metadata, DifyTagSet tags) =>
+        Apply(metadata, tags.AppId, tags.Source, MetadataRules.OpenAI);
+
+    /// <summary>Merges the app id and source into <paramref name="metadata"/> in place, within <paramref name="rules"/>.</summary>
+    /// <param name="metadata">The request's own metadata dictionary (created for this request).</param>
+    /// <param name="appId">The app id, already valid under <paramref name="rules"/>.</param>
+    /// <param name="source">The source marker, already valid under <paramref name="rules"/>; <see langword="null"/> for none.</param>
+    /// <param name="rules">The provider's rules.</param>
+    /// <returns>What was changed among the caller's pairs; <see cref="MergeReport.None"/> in the common case.</returns>
+    public static MergeReport Apply(IDictionary<string, string> metadata, string appId, string? source, MetadataRules rules)
     {
         var report = MergeReport.None;
         if (metadata.Count != 0)
         {
-            report = MakeRoom(metadata);
+            report = MakeRoom(metadata, rules);
         }
 
-        metadata[DifyMetadataKeys.AppId] = tags.AppId;
-        if (tags.Source is not null)
+        metadata[DifyMetadataKeys.AppId] = appId;
+        if (source is not null)
         {
-            if (metadata.Count < MetadataLimits.MaxPairs)
+            if (metadata.Count < rules.MaxPairs)
             {
-                metadata[DifyMetadataKeys.Source] = tags.Source;
+                metadata[DifyMetadataKeys.Source] = source;
             }
             else
             {
@@ -36,7 +45,7 @@ internal static class MetadataMerge
         return report;
     }
 
-    private static MergeReport MakeRoom(IDictionary<string, string> metadata)
+    private static MergeReport MakeRoom(IDictionary<string, string> metadata, MetadataRules rules)
     {
         _ = metadata.Remove(DifyMetadataKeys.AppId);
         _ = metadata.Remove(DifyMetadataKeys.Source);
@@ -48,14 +57,13 @@ internal static class MetadataMerge
         List<KeyValuePair<string, string>>? fixedValues = null;
         foreach (KeyValuePair<string, string> pair in metadata)
         {
-            if (pair.Key.Length is 0 or > MetadataLimits.MaxKeyLength || pair.Value is null ||
-                MetadataText.NeedsNormalizing(pair.Key, MetadataLimits.MaxKeyLength))
+            if (pair.Value is null || !rules.IsValidKey(pair.Key))
             {
                 (invalidKeys ??= []).Add(pair.Key);
             }
-            else if (MetadataText.NeedsNormalizing(pair.Value, MetadataLimits.MaxValueLength))
+            else if (rules.NormalizeValue(pair.Value) is var normalized && !string.Equals(normalized, pair.Value, StringComparison.Ordinal))
             {
-                (fixedValues ??= []).Add(new(pair.Key, MetadataText.Normalize(pair.Value, MetadataLimits.MaxValueLength)));
+                (fixedValues ??= []).Add(new(pair.Key, normalized));
             }
         }
 
@@ -82,7 +90,7 @@ internal static class MetadataMerge
         }
 
         // dify_app_id needs one slot: the newest caller keys give way.
-        int excess = metadata.Count - (MetadataLimits.MaxPairs - 1);
+        int excess = metadata.Count - (rules.MaxPairs - 1);
         if (excess > 0)
         {
             string[] keys = [.. metadata.Keys];
@@ -100,7 +108,7 @@ internal static class MetadataMerge
     }
 }
 
-/// <summary>What <see cref="MetadataMerge.Apply"/> changed among the caller's pairs.</summary>
+/// <summary>What <see cref="MetadataMerge.Apply(IDictionary{string, string}, string, string?, MetadataRules)"/> changed among the caller's pairs.</summary>
 internal struct MergeReport
 {
     /// <summary>Nothing changed.</summary>

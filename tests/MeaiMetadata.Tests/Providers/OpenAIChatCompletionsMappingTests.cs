@@ -8,19 +8,19 @@ namespace MeaiMetadata.Tests.Providers;
 
 public class OpenAIChatCompletionsMappingTests
 {
-    private static readonly OpenAIChatCompletionsMapping s_mapping = OpenAIChatCompletionsMapping.Instance;
+    private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIChatCompletions;
 
-    private static TaggingRequest Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore);
+    private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore, isStreaming: false);
 
     [Fact]
     public void HandlesAndServes_OnlyChatCompletions()
     {
-        Assert.True(s_mapping.Handles(new ChatCompletionOptions()));
-        Assert.False(s_mapping.Handles(new OpenAI.Responses.CreateResponseOptions()));
-        Assert.True(s_mapping.Serves(new OpenAIStandInClient(StandInApi.ChatCompletions)));
-        Assert.False(s_mapping.Serves(new OpenAIStandInClient(StandInApi.Responses)));
-        Assert.IsType<ChatCompletionOptions>(s_mapping.CreateRawOptions());
+        Assert.True(s_mapping.CanApply(new ChatCompletionOptions()));
+        Assert.False(s_mapping.CanApply(new OpenAI.Responses.CreateResponseOptions()));
+        Assert.True(s_mapping.CanCreateFor(new OpenAIStandInClient(StandInApi.ChatCompletions), streaming: false));
+        Assert.False(s_mapping.CanCreateFor(new OpenAIStandInClient(StandInApi.Responses), streaming: false));
+        Assert.IsType<ChatCompletionOptions>(s_mapping.CreateRawOptions(new OpenAIStandInClient(StandInApi.ChatCompletions), streaming: false));
     }
 
     [Theory]
@@ -35,9 +35,10 @@ public class OpenAIChatCompletionsMappingTests
     {
         var raw = new ChatCompletionOptions { StoredOutputEnabled = store };
 
-        s_mapping.Apply(raw, Request(policy, callerRequestedStore));
+        bool attached = s_mapping.Apply(raw, Request(policy, callerRequestedStore));
 
         Assert.Equal(expectedStore, raw.StoredOutputEnabled);
+        Assert.Equal(tagged, attached);
         Assert.Equal(tagged, raw.Metadata.ContainsKey("dify_app_id"));
         if (!tagged)
         {

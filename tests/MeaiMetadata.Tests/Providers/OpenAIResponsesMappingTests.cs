@@ -8,19 +8,19 @@ namespace MeaiMetadata.Tests.Providers;
 
 public class OpenAIResponsesMappingTests
 {
-    private static readonly OpenAIResponsesMapping s_mapping = OpenAIResponsesMapping.Instance;
+    private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIResponses;
 
-    private static TaggingRequest Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), false);
+    private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), false, isStreaming: false);
 
     [Fact]
     public void HandlesAndServes_OnlyResponses()
     {
-        Assert.True(s_mapping.Handles(new CreateResponseOptions()));
-        Assert.False(s_mapping.Handles(new OpenAI.Chat.ChatCompletionOptions()));
-        Assert.True(s_mapping.Serves(new OpenAIStandInClient(StandInApi.Responses)));
-        Assert.False(s_mapping.Serves(new OpenAIStandInClient(StandInApi.ChatCompletions)));
-        Assert.IsType<CreateResponseOptions>(s_mapping.CreateRawOptions());
+        Assert.True(s_mapping.CanApply(new CreateResponseOptions()));
+        Assert.False(s_mapping.CanApply(new OpenAI.Chat.ChatCompletionOptions()));
+        Assert.True(s_mapping.CanCreateFor(new OpenAIStandInClient(StandInApi.Responses), streaming: false));
+        Assert.False(s_mapping.CanCreateFor(new OpenAIStandInClient(StandInApi.ChatCompletions), streaming: false));
+        Assert.IsType<CreateResponseOptions>(s_mapping.CreateRawOptions(new OpenAIStandInClient(StandInApi.Responses), streaming: false));
     }
 
     [Theory]
@@ -33,9 +33,10 @@ public class OpenAIResponsesMappingTests
     {
         var raw = new CreateResponseOptions { StoredOutputEnabled = store };
 
-        s_mapping.Apply(raw, Request(policy));
+        bool attached = s_mapping.Apply(raw, Request(policy));
 
         Assert.Equal(expectedStore, raw.StoredOutputEnabled);
+        Assert.Equal(tagged, attached);
         Assert.Equal(tagged, raw.Metadata.ContainsKey("dify_app_id"));
     }
 

@@ -11,7 +11,7 @@ namespace MeaiMetadata.Tests.Providers;
 public class RawOptionsTaggerTests
 {
     private static RawOptionsTagger Create(ILogger logger, Func<IChatClient, object?>? callerFactory = null) =>
-        new(DifyMetadataSettings.Create(new DifyMetadataOptions(), logger), new DifyTagSet("app", "dify"), callerFactory, false);
+        new(DifyMetadataSettings.Create(new DifyMetadataOptions(), logger), new DifyTagSet("app", "dify"), callerFactory, false, false);
 
     [Fact]
     public void IsTagging_RecognizesOnlyItsOwnFactory()
@@ -75,15 +75,16 @@ public class RawOptionsTaggerTests
     }
 
     [Fact]
-    public void Matches_ComparesSettingsFactoryAndStoreFlag()
+    public void Matches_ComparesSettingsFactoryStoreFlagAndStreaming()
     {
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger());
         Func<IChatClient, object?> callerFactory = _ => null;
-        var tagger = new RawOptionsTagger(settings, new DifyTagSet("app", "dify"), callerFactory, false);
+        var tagger = new RawOptionsTagger(settings, new DifyTagSet("app", "dify"), callerFactory, false, false);
 
-        Assert.True(tagger.Matches(settings, callerFactory, false));
-        Assert.False(tagger.Matches(settings, null, false));
-        Assert.False(tagger.Matches(settings, callerFactory, true));
-        Assert.False(tagger.Matches(DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger()), callerFactory, false));
+        Assert.True(tagger.Matches(settings, callerFactory, false, false));
+        Assert.False(tagger.Matches(settings, null, false, false));
+        Assert.False(tagger.Matches(settings, callerFactory, true, false));
+        Assert.False(tagger.Matches(settings, callerFactory, false, true));
+        Assert.False(tagger.Matches(DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger()), callerFactory, false, false));
     }
 }

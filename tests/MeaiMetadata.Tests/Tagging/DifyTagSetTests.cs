@@ -39,13 +39,15 @@ public class DifyTagSetTests
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Func<Microsoft.Extensions.AI.IChatClient, object?> callerFactory = _ => null;
 
-        var first = tags.GetRawRepresentationFactory(settings, null, false);
-        var second = tags.GetRawRepresentationFactory(settings, null, false);
-        var withCaller = tags.GetRawRepresentationFactory(settings, callerFactory, false);
-        var withStore = tags.GetRawRepresentationFactory(settings, callerFactory, true);
+        var first = tags.GetRawRepresentationFactory(settings, null, false, false);
+        var second = tags.GetRawRepresentationFactory(settings, null, false, false);
+        var withCaller = tags.GetRawRepresentationFactory(settings, callerFactory, false, false);
+        var withStore = tags.GetRawRepresentationFactory(settings, callerFactory, true, false);
+        var streaming = tags.GetRawRepresentationFactory(settings, callerFactory, true, true);
 
         Assert.Same(first, second);
         Assert.NotSame(first, withCaller);
         Assert.NotSame(withCaller, withStore);
+        Assert.NotSame(withStore, streaming);
     }
 }
