@@ -1,4 +1,3 @@
-using System.Text;
 using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata.Providers;
@@ -19,65 +18,25 @@ public static class BedrockRequestMetadata
     /// <summary>The longest value.</summary>
     public const int MaxValueLength = 256;
 
+    private static readonly Func<char, bool> s_isAllowed = IsAllowed;
     private static readonly MetadataRules s_rules = new(MaxPairs, IsValidKey, NormalizeValue);
 
     /// <summary>Turns any text into a valid value, as the reference does.</summary>
     /// <param name="value">The text.</param>
     /// <returns>At most 256 characters, case kept, every character outside the allowed set (non-ASCII letters and
     /// non-ASCII whitespace included) replaced by <c>_</c>, one <c>_</c> per Unicode scalar.</returns>
-    public static string NormalizeValue(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-
-        if (value.Length <= MaxValueLength && IsAllowed(value))
-        {
-            return value;
-        }
-
-        var builder = new StringBuilder(Math.Min(value.Length, MaxValueLength));
-        foreach (Rune rune in value.EnumerateRunes())
-        {
-            if (builder.Length == MaxValueLength)
-            {
-                break;
-            }
-
-            builder.Append(rune.IsAscii && IsAllowed((char)rune.Value) ? (char)rune.Value : '_');
-        }
-
-        return builder.ToString();
-    }
+    public static string NormalizeValue(string value) => MetadataText.ReplaceDisallowed(value, MaxValueLength, s_isAllowed, lowerCase: false);
 
     /// <summary>Returns whether Bedrock accepts <paramref name="key"/> as a key.</summary>
     /// <param name="key">The key.</param>
     /// <returns><see langword="true"/> for 1 to 256 allowed characters.</returns>
-    public static bool IsValidKey(string key) => key is { Length: > 0 and <= MaxKeyLength } && IsAllowed(key);
+    public static bool IsValidKey(string key) => key is { Length: > 0 and <= MaxKeyLength } && MetadataText.AllAllowed(key, s_isAllowed);
 
     /// <summary>Merges the request's tags into <paramref name="metadata"/>: <c>dify_app_id</c> always, the caller's pairs
     /// oldest first up to 16, then <c>dify_source</c>; invalid caller keys are removed and values normalized, with a warning.</summary>
     /// <param name="metadata">The request's own metadata (created for this request).</param>
     /// <param name="context">The mapping context.</param>
-    public static void Merge(IDictionary<string, string> metadata, in DifyMappingContext context)
-    {
-        ArgumentNullException.ThrowIfNull(metadata);
-
-        string? source = context.Source is null ? null : NormalizeValue(context.Source);
-        MergeReport report = MetadataMerge.Apply(metadata, NormalizeValue(context.AppId), source, s_rules);
-        Log.MergeReported(context.Logger, report, "bedrock requestMetadata");
-    }
-
-    private static bool IsAllowed(string text)
-    {
-        foreach (char c in text)
-        {
-            if (!IsAllowed(c))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public static void Merge(IDictionary<string, string> metadata, in DifyMappingContext context) => s_rules.Merge(metadata, context, "bedrock requestMetadata");
 
     private static bool IsAllowed(char c) =>
         c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or

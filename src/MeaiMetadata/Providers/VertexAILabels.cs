@@ -1,4 +1,3 @@
-using System.Text;
 using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata.Providers;
@@ -16,67 +15,26 @@ public static class VertexAILabels
     /// <summary>The longest key or value.</summary>
     public const int MaxLength = 63;
 
+    private static readonly Func<char, bool> s_isAllowed = IsAllowed;
     private static readonly MetadataRules s_rules = new(MaxLabels, IsValidKey, NormalizeValue);
 
     /// <summary>Turns any text into a valid label value, as the reference does.</summary>
     /// <param name="value">The text.</param>
     /// <returns>At most 63 characters: lower-cased, and every character outside <c>[a-z0-9_-]</c> replaced by <c>_</c>
     /// (one <c>_</c> per Unicode scalar, so a surrogate pair or any non-ASCII letter becomes one <c>_</c>).</returns>
-    public static string NormalizeValue(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-
-        if (value.Length <= MaxLength && IsAllowed(value))
-        {
-            return value;
-        }
-
-        var builder = new StringBuilder(Math.Min(value.Length, MaxLength));
-        foreach (Rune rune in value.EnumerateRunes())
-        {
-            if (builder.Length == MaxLength)
-            {
-                break;
-            }
-
-            Rune lower = Rune.ToLowerInvariant(rune);
-            builder.Append(lower.IsAscii && IsAllowed((char)lower.Value) ? (char)lower.Value : '_');
-        }
-
-        return builder.ToString();
-    }
+    public static string NormalizeValue(string value) => MetadataText.ReplaceDisallowed(value, MaxLength, s_isAllowed, lowerCase: true);
 
     /// <summary>Returns whether Google accepts <paramref name="key"/> as a label key.</summary>
     /// <param name="key">The key.</param>
     /// <returns><see langword="true"/> for 1 to 63 characters of <c>[a-z0-9_-]</c> starting with <c>[a-z]</c>.</returns>
     public static bool IsValidKey(string key) =>
-        key is { Length: > 0 and <= MaxLength } && key[0] is >= 'a' and <= 'z' && IsAllowed(key);
+        key is { Length: > 0 and <= MaxLength } && key[0] is >= 'a' and <= 'z' && MetadataText.AllAllowed(key, s_isAllowed);
 
     /// <summary>Merges the request's tags into <paramref name="labels"/>: <c>dify_app_id</c> always, the caller's labels
     /// oldest first up to 64, then <c>dify_source</c>; invalid caller keys are removed and values normalized, with a warning.</summary>
     /// <param name="labels">The request's own labels (created for this request).</param>
     /// <param name="context">The mapping context.</param>
-    public static void Merge(IDictionary<string, string> labels, in DifyMappingContext context)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-
-        string? source = context.Source is null ? null : NormalizeValue(context.Source);
-        MergeReport report = MetadataMerge.Apply(labels, NormalizeValue(context.AppId), source, s_rules);
-        Log.MergeReported(context.Logger, report, "vertex-ai labels");
-    }
-
-    private static bool IsAllowed(string text)
-    {
-        foreach (char c in text)
-        {
-            if (!IsAllowed(c))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public static void Merge(IDictionary<string, string> labels, in DifyMappingContext context) => s_rules.Merge(labels, context, "vertex-ai labels");
 
     private static bool IsAllowed(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-';
 }

@@ -17,4 +17,17 @@ internal sealed class MetadataRules(int maxPairs, Func<string, bool> isValidKey,
     public bool IsValidKey(string key) => isValidKey(key);
 
     public string NormalizeValue(string value) => normalizeValue(value);
+
+    /// <summary>Merges the request's tags into <paramref name="metadata"/> under these rules and logs what the caller lost.</summary>
+    /// <param name="metadata">The request's own metadata.</param>
+    /// <param name="context">The mapping context.</param>
+    /// <param name="target">What the metadata is called, for the log.</param>
+    public void Merge(IDictionary<string, string> metadata, in Providers.DifyMappingContext context, string target)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+
+        string? source = context.Source is null ? null : NormalizeValue(context.Source);
+        MergeReport report = MetadataMerge.Apply(metadata, NormalizeValue(context.AppId), source, this);
+        Log.MergeReported(context.Logger, report, target);
+    }
 }

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace MeaiMetadata.Tagging;
 
 /// <summary>Makes text safe to send as a metadata value.</summary>
@@ -74,5 +76,49 @@ internal static class MetadataText
         }
 
         return new string(buffer, 0, written);
+    }
+
+    /// <summary>
+    /// Returns <paramref name="value"/> with every Unicode scalar that <paramref name="isAllowed"/> rejects (after
+    /// lower-casing, when <paramref name="lowerCase"/>) replaced by one <c>_</c>, cut to <paramref name="maxLength"/>
+    /// characters. Only ASCII is ever allowed, so the result has one character per scalar. Returns the same instance when
+    /// nothing changes.
+    /// </summary>
+    public static string ReplaceDisallowed(string value, int maxLength, Func<char, bool> isAllowed, bool lowerCase)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+
+        if (value.Length <= maxLength && AllAllowed(value, isAllowed))
+        {
+            return value;
+        }
+
+        var builder = new StringBuilder(Math.Min(value.Length, maxLength));
+        foreach (Rune rune in value.EnumerateRunes())
+        {
+            if (builder.Length == maxLength)
+            {
+                break;
+            }
+
+            Rune mapped = lowerCase ? Rune.ToLowerInvariant(rune) : rune;
+            builder.Append(mapped.IsAscii && isAllowed((char)mapped.Value) ? (char)mapped.Value : '_');
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>Returns whether every character of <paramref name="text"/> is allowed.</summary>
+    public static bool AllAllowed(string text, Func<char, bool> isAllowed)
+    {
+        foreach (char c in text)
+        {
+            if (!isAllowed(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }
