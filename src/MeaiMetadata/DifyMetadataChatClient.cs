@@ -177,28 +177,33 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         AdditionalPropertiesDictionary? callerProperties = options?.AdditionalProperties;
-        bool callerRequestedStore = false;
+        bool? callerStore = null;
         if (callerProperties is not null && callerProperties.TryGetValue(DifyMetadataKeys.StoreProperty, out object? store))
         {
-            bool? flag = CallerMetadata.ReadFlag(store);
-            if (flag is false)
+            callerStore = CallerMetadata.ReadFlag(store);
+            if (callerStore is false && callerFactory is null)
             {
+                // Nothing to tag and no caller raw options that could carry metadata: the request goes as it is.
                 Log.NotTagged(settings.Logger, "the caller set store to false");
                 settings.Count(DifyMetadataMetrics.StoreDisabled, tags);
                 return options;
             }
+        }
 
-            callerRequestedStore = flag is true;
+        ChatOptions tagged = options?.Clone() ?? new ChatOptions();
+        tagged.RawRepresentationFactory = tags.GetRawRepresentationFactory(settings, callerFactory, callerStore, streaming);
+        if (callerStore is false)
+        {
+            // The raw options the caller builds are still checked, so that they cannot carry a dify_app_id of their own.
+            Log.NotTagged(settings.Logger, "the caller set store to false");
+            return tagged;
         }
 
         Log.Tagging(settings.Logger, tags.AppId);
         Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, tags.AppId);
 
-        ChatOptions tagged = options?.Clone() ?? new ChatOptions();
-        tagged.RawRepresentationFactory = tags.GetRawRepresentationFactory(settings, callerFactory, callerRequestedStore, streaming);
-
         if (settings.AdditionalPropertiesEnabled &&
-            (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset || callerRequestedStore))
+            (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset || callerStore is true))
         {
             AdditionalPropertiesDictionary properties = tagged.AdditionalProperties ??= [];
             properties[DifyMetadataKeys.MetadataProperty] =
@@ -265,17 +270,27 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         return last;
     }
 
-    private static ReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyTagSet tags, DifyMetadataSettings settings)
+    private static IReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyTagSet tags, DifyMetadataSettings settings)
     {
-        var merged = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (!CallerMetadata.TryCopy(callerMetadata, merged))
+        try
         {
-            Log.UnreadableCallerMetadata(settings.Logger, callerMetadata!.GetType().FullName ?? "?");
-        }
+            var merged = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (!CallerMetadata.TryCopy(callerMetadata, merged))
+            {
+                Log.UnreadableCallerMetadata(settings.Logger, callerMetadata!.GetType().FullName ?? "?");
+            }
 
-        MergeReport report = MetadataMerge.Apply(merged, tags);
-        Log.MergeReported(settings.Logger, report, "AdditionalProperties");
-        return new ReadOnlyDictionary<string, string>(merged);
+            MergeReport report = MetadataMerge.Apply(merged, tags);
+            Log.MergeReported(settings.Logger, report, "AdditionalProperties");
+            return new ReadOnlyDictionary<string, string>(merged);
+        }
+#pragma warning disable CA1031 // A caller's unreadable metadata must not fail the request: the tags alone go on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TaggingFailed(settings.Logger, ex);
+            return tags.Pairs;
+        }
     }
 
     private async Task<ChatResponse> RecordUsageAsync(Task<ChatResponse> responseTask, DifyTagSet tags, DifyMetadataSettings settings, ChatOptions? options)

@@ -9,20 +9,29 @@ internal static partial class Log
     /// <summary>Logs what a merge changed among the caller's metadata pairs.</summary>
     public static void MergeReported(ILogger logger, in MergeReport report, string api)
     {
-        if (report.Dropped is { } dropped)
+        if (report.Dropped is { } dropped && logger.IsEnabled(LogLevel.Warning))
         {
-            CallerKeysDropped(logger, api, string.Join(", ", dropped));
+            CallerKeysDropped(logger, api, KeyList(dropped));
         }
 
-        if (report.Adjusted is { } adjusted)
+        if (report.Adjusted is { } adjusted && logger.IsEnabled(LogLevel.Warning))
         {
-            CallerValuesAdjusted(logger, api, string.Join(", ", adjusted));
+            CallerValuesAdjusted(logger, api, KeyList(adjusted));
         }
 
         if (report.SourceOmitted)
         {
             SourceOmitted(logger, api);
         }
+    }
+
+    /// <summary>The keys, each cut to 80 characters and at most 20 of them, so that hostile keys cannot flood the log.</summary>
+    private static string KeyList(List<string> keys)
+    {
+        const int MaxKeys = 20, MaxKeyLength = 80;
+        IEnumerable<string> shown = keys.Take(MaxKeys).Select(k => k.Length <= MaxKeyLength ? k : string.Concat(k.AsSpan(0, MaxKeyLength), "…"));
+        string list = string.Join(", ", shown);
+        return keys.Count <= MaxKeys ? list : $"{list}, and {keys.Count - MaxKeys} more";
     }
 
     [LoggerMessage(1, LogLevel.Debug, "Tagging the request with app id '{AppId}'.")]
@@ -54,6 +63,9 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Tagging the raw request options failed; the request goes out as the caller built it.")]
     public static partial void TaggingFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Debug, "Removed dify_app_id/dify_source that the caller put on a request the layer does not tag.")]
+    public static partial void ReservedKeysRemoved(ILogger logger);
 
     [LoggerMessage(11, LogLevel.Error, "Changed DifyMetadata options are invalid and were not applied; the previous options stay in force. {Reason}")]
     public static partial void OptionsChangeRejected(ILogger logger, string reason);

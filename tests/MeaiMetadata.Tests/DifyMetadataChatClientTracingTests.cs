@@ -82,7 +82,7 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
     public async Task Baggage_NoSession_TagsWithTheBaggageItem(bool streaming)
     {
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
-        var client = new DifyMetadataChatClient(inner);
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true });
 
         using Activity activity = _source.StartActivity("incoming request")!;
         activity.SetBaggage("dify.app_id", "from-gateway");
@@ -96,7 +96,7 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
     public async Task Baggage_SessionWins()
     {
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
-        var client = new DifyMetadataChatClient(inner);
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true });
 
         using Activity activity = _source.StartActivity("incoming request")!;
         activity.SetBaggage("dify.app_id", "from-gateway");
@@ -106,6 +106,19 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
         }
 
         Assert.Equal("explicit", inner.LastChat.Metadata["dify_app_id"]);
+    }
+
+    [Fact]
+    public async Task Baggage_OffByDefault_HeaderCannotChooseTheApp()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+
+        using Activity activity = _source.StartActivity("incoming request")!;
+        activity.SetBaggage("dify.app_id", "chosen-by-a-client");
+        await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
+
+        Assert.Empty(inner.LastChat.Metadata);
+        Assert.False(new DifyMetadataOptions().AppIdFromBaggage);
     }
 
     [Fact]
@@ -138,7 +151,7 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
         var inner = new OpenAIStandInClient(StandInApi.Responses);
         using Activity incoming = _source.StartActivity("downstream request")!;
         incoming.SetBaggage("dify.app_id", carried);
-        await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
+        await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true }).GetResponseAsync("hi");
 
         Assert.Equal("edge-app", inner.LastResponses.Metadata["dify_app_id"]);
     }

@@ -22,6 +22,7 @@ internal sealed class OpenAIChatCompletionsMapping : DifyProviderMapping
         if (context.DecideStore(options.StoredOutputEnabled) is not true)
         {
             Log.StoreNotEnabled(context.Logger, Name);
+            context.RemoveReservedKeys(options.Metadata);
             return false;
         }
 

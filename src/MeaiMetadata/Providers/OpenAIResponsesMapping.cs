@@ -20,15 +20,18 @@ internal sealed class OpenAIResponsesMapping : DifyProviderMapping
     {
         var options = (CreateResponseOptions)rawOptions;
 
-        // The reference attaches nothing to a request that turned storage off explicitly.
-        if (options.StoredOutputEnabled is false)
+        // The reference attaches nothing to a request that turned storage off explicitly (in the raw options, or through
+        // AdditionalProperties when the raw options leave it unset).
+        bool? store = context.DecideStore(options.StoredOutputEnabled);
+        if (store is false)
         {
             Log.StoreNotEnabled(context.Logger, Name);
+            context.RemoveReservedKeys(options.Metadata);
             return false;
         }
 
         // Unset store means "stored" on the Responses API, so metadata goes on even when the policy leaves it unset.
-        options.StoredOutputEnabled = context.DecideStore(options.StoredOutputEnabled);
+        options.StoredOutputEnabled = store;
         context.MergeOpenAI(options.Metadata, Name);
         return true;
     }

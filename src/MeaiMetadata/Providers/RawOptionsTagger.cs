@@ -15,16 +15,16 @@ internal sealed class RawOptionsTagger
     private readonly DifyMetadataSettings _settings;
     private readonly DifyTagSet _tags;
     private readonly Func<IChatClient, object?>? _callerFactory;
-    private readonly bool _callerRequestedStore;
+    private readonly bool? _callerStore;
     private readonly bool _streaming;
 
     public RawOptionsTagger(
-        DifyMetadataSettings settings, DifyTagSet tags, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore, bool streaming)
+        DifyMetadataSettings settings, DifyTagSet tags, Func<IChatClient, object?>? callerFactory, bool? callerStore, bool streaming)
     {
         _settings = settings;
         _tags = tags;
         _callerFactory = callerFactory;
-        _callerRequestedStore = callerRequestedStore;
+        _callerStore = callerStore;
         _streaming = streaming;
         Factory = Create;
     }
@@ -36,8 +36,8 @@ internal sealed class RawOptionsTagger
     public static bool IsTagging(Func<IChatClient, object?>? factory) => factory?.Target is RawOptionsTagger;
 
     /// <summary>Returns whether this tagger does what a new one made from these arguments would do.</summary>
-    public bool Matches(DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore, bool streaming) =>
-        ReferenceEquals(_settings, settings) && _callerFactory == callerFactory && _callerRequestedStore == callerRequestedStore && _streaming == streaming;
+    public bool Matches(DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool? callerStore, bool streaming) =>
+        ReferenceEquals(_settings, settings) && _callerFactory == callerFactory && _callerStore == callerStore && _streaming == streaming;
 
     private object? Create(IChatClient providerClient)
     {
@@ -55,7 +55,7 @@ internal sealed class RawOptionsTagger
             }
 
             rawOptions ??= mapping.CreateRawOptions(providerClient, _streaming);
-            bool attached = mapping.Apply(rawOptions, new DifyMappingContext(_tags, _settings, _callerRequestedStore, _streaming));
+            bool attached = mapping.Apply(rawOptions, new DifyMappingContext(_tags, _settings, _callerStore, _streaming));
             _settings.Count(attached ? DifyMetadataMetrics.Attached : DifyMetadataMetrics.StoreDisabled, _tags);
 
             // The span of an OpenTelemetry layer placed inside this one is current here, not in the layer itself.

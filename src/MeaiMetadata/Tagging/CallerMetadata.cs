@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace MeaiMetadata.Tagging;
@@ -38,12 +39,20 @@ internal static class CallerMetadata
                 return true;
 
             case JsonElement { ValueKind: JsonValueKind.Object } json:
-                foreach (JsonProperty property in json.EnumerateObject())
+                try
                 {
-                    if (AsText(property.Value) is { } text)
+                    foreach (JsonProperty property in json.EnumerateObject())
                     {
-                        target[property.Name] = text;
+                        if (AsText(property.Value) is { } text)
+                        {
+                            target[property.Name] = text;
+                        }
                     }
+                }
+                catch (InvalidOperationException)
+                {
+                    // A name or value escapes a lone surrogate, which System.Text.Json refuses to decode.
+                    CopyJsonLeniently(json, target);
                 }
 
                 return true;
@@ -60,16 +69,98 @@ internal static class CallerMetadata
         string text when bool.TryParse(text, out bool flag) => flag,
         JsonElement { ValueKind: JsonValueKind.True } => true,
         JsonElement { ValueKind: JsonValueKind.False } => false,
+        JsonElement { ValueKind: JsonValueKind.String } json when bool.TryParse(StringOf(json), out bool flag) => flag,
         _ => null,
     };
 
     private static string? AsText(object? value) => value switch
     {
         string text => text,
-        JsonElement { ValueKind: JsonValueKind.String } json => json.GetString(),
+        JsonElement { ValueKind: JsonValueKind.String } json => StringOf(json),
         JsonElement { ValueKind: JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False } json => json.GetRawText(),
         bool flag => flag ? "true" : "false",
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => null,
     };
+
+    /// <summary>Reads the scalar members of a JSON object whose strings may escape lone surrogates: each lone surrogate
+    /// becomes U+FFFD, so nothing else the caller sent is lost.</summary>
+    private static void CopyJsonLeniently(JsonElement json, Dictionary<string, string> target)
+    {
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json.GetRawText()));
+        string? name = null;
+        while (reader.Read())
+        {
+            if (reader.CurrentDepth != 1)
+            {
+                continue;
+            }
+
+            if (reader.TokenType == JsonTokenType.PropertyName)
+            {
+                name = Unescape(reader.ValueSpan);
+                continue;
+            }
+
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.String:
+                    target[name!] = Unescape(reader.ValueSpan);
+                    break;
+                case JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False:
+                    target[name!] = Encoding.UTF8.GetString(reader.ValueSpan);
+                    break;
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    reader.Skip();
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The text of a JSON string, with the same care as <see cref="CopyJsonLeniently"/>.</summary>
+    private static string StringOf(JsonElement json)
+    {
+        try
+        {
+            return json.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            string literal = json.GetRawText();
+            return Unescape(Encoding.UTF8.GetBytes(literal[1..^1]));
+        }
+    }
+
+    /// <summary>Decodes the escapes of a JSON string's content without validating UTF-16, then replaces lone surrogates.</summary>
+    private static string Unescape(ReadOnlySpan<byte> utf8)
+    {
+        ReadOnlySpan<char> text = Encoding.UTF8.GetString(utf8);
+        var decoded = new StringBuilder(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (text[i] != '\\' || i + 1 >= text.Length)
+            {
+                decoded.Append(text[i]);
+                continue;
+            }
+
+            char escape = text[++i];
+            switch (escape)
+            {
+                case 'u' when i + 4 < text.Length &&
+                    ushort.TryParse(text.Slice(i + 1, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort code):
+                    decoded.Append((char)code);
+                    i += 4;
+                    break;
+                case 'b': decoded.Append('\b'); break;
+                case 'f': decoded.Append('\f'); break;
+                case 'n': decoded.Append('\n'); break;
+                case 'r': decoded.Append('\r'); break;
+                case 't': decoded.Append('\t'); break;
+                default: decoded.Append(escape); break; // the escaped quote, backslash or slash
+            }
+        }
+
+        return MetadataText.Normalize(decoded.ToString(), int.MaxValue);
+    }
 }

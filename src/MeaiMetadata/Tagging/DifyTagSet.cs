@@ -43,12 +43,12 @@ internal sealed class DifyTagSet
 
     /// <summary>Gets the factory that tags the raw options of one request.</summary>
     public Func<IChatClient, object?> GetRawRepresentationFactory(
-        DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool callerRequestedStore, bool streaming)
+        DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool? callerStore, bool streaming)
     {
         RawOptionsTagger? tagger = _lastTagger;
-        if (tagger is null || !tagger.Matches(settings, callerFactory, callerRequestedStore, streaming))
+        if (tagger is null || !tagger.Matches(settings, callerFactory, callerStore, streaming))
         {
-            tagger = new RawOptionsTagger(settings, this, callerFactory, callerRequestedStore, streaming);
+            tagger = new RawOptionsTagger(settings, this, callerFactory, callerStore, streaming);
             _lastTagger = tagger;
         }
 

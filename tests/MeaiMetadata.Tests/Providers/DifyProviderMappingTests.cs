@@ -162,7 +162,7 @@ public class DifyProviderMappingTests
         }
 
         DifyMappingContext seen = Assert.Single(spy.Contexts);
-        Assert.Equal(("  Raw Id  ", "src", true, DifyStorePolicy.LeaveUnset, true), (seen.AppId, seen.Source, seen.IsStreaming, seen.StorePolicy, seen.CallerRequestedStore));
+        Assert.Equal(("  Raw Id  ", "src", true, DifyStorePolicy.LeaveUnset, true), (seen.AppId, seen.Source, seen.IsStreaming, seen.StorePolicy, seen.CallerStore));
     }
 
     private sealed class CountingMapping(string name) : DifyProviderMapping

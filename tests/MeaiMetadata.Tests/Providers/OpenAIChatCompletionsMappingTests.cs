@@ -11,7 +11,7 @@ public class OpenAIChatCompletionsMappingTests
     private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIChatCompletions;
 
     private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore, isStreaming: false);
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore ? true : null, isStreaming: false);
 
     [Fact]
     public void HandlesAndServes_OnlyChatCompletions()

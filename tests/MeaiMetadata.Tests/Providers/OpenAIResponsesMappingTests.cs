@@ -11,7 +11,7 @@ public class OpenAIResponsesMappingTests
     private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIResponses;
 
     private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), false, isStreaming: false);
+        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerStore: null, isStreaming: false);
 
     [Fact]
     public void HandlesAndServes_OnlyResponses()

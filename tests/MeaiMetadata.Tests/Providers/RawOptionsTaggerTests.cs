@@ -11,7 +11,7 @@ namespace MeaiMetadata.Tests.Providers;
 public class RawOptionsTaggerTests
 {
     private static RawOptionsTagger Create(ILogger logger, Func<IChatClient, object?>? callerFactory = null) =>
-        new(DifyMetadataSettings.Create(new DifyMetadataOptions(), logger), new DifyTagSet("app", "dify"), callerFactory, false, false);
+        new(DifyMetadataSettings.Create(new DifyMetadataOptions(), logger), new DifyTagSet("app", "dify"), callerFactory, null, false);
 
     [Fact]
     public void IsTagging_RecognizesOnlyItsOwnFactory()
@@ -79,12 +79,13 @@ public class RawOptionsTaggerTests
     {
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger());
         Func<IChatClient, object?> callerFactory = _ => null;
-        var tagger = new RawOptionsTagger(settings, new DifyTagSet("app", "dify"), callerFactory, false, false);
+        var tagger = new RawOptionsTagger(settings, new DifyTagSet("app", "dify"), callerFactory, null, false);
 
-        Assert.True(tagger.Matches(settings, callerFactory, false, false));
-        Assert.False(tagger.Matches(settings, null, false, false));
+        Assert.True(tagger.Matches(settings, callerFactory, null, false));
+        Assert.False(tagger.Matches(settings, null, null, false));
         Assert.False(tagger.Matches(settings, callerFactory, true, false));
-        Assert.False(tagger.Matches(settings, callerFactory, false, true));
-        Assert.False(tagger.Matches(DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger()), callerFactory, false, false));
+        Assert.False(tagger.Matches(settings, callerFactory, false, false));
+        Assert.False(tagger.Matches(settings, callerFactory, null, true));
+        Assert.False(tagger.Matches(DifyMetadataSettings.Create(new DifyMetadataOptions(), new FakeLogger()), callerFactory, null, false));
     }
 }

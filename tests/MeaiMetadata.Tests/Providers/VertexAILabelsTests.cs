@@ -75,5 +75,5 @@ public class VertexAILabelsTests
     }
 
     internal static DifyMappingContext Context(string appId, string? source = "dify") =>
-        new(new DifyTagSet(appId, source), DifyMetadataSettings.Create(new DifyMetadataOptions(), NullLogger.Instance), callerRequestedStore: false, isStreaming: false);
+        new(new DifyTagSet(appId, source), DifyMetadataSettings.Create(new DifyMetadataOptions(), NullLogger.Instance), callerStore: null, isStreaming: false);
 }

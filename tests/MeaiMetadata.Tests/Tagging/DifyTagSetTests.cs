@@ -39,9 +39,9 @@ public class DifyTagSetTests
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Func<Microsoft.Extensions.AI.IChatClient, object?> callerFactory = _ => null;
 
-        var first = tags.GetRawRepresentationFactory(settings, null, false, false);
-        var second = tags.GetRawRepresentationFactory(settings, null, false, false);
-        var withCaller = tags.GetRawRepresentationFactory(settings, callerFactory, false, false);
+        var first = tags.GetRawRepresentationFactory(settings, null, null, false);
+        var second = tags.GetRawRepresentationFactory(settings, null, null, false);
+        var withCaller = tags.GetRawRepresentationFactory(settings, callerFactory, null, false);
         var withStore = tags.GetRawRepresentationFactory(settings, callerFactory, true, false);
         var streaming = tags.GetRawRepresentationFactory(settings, callerFactory, true, true);
 
