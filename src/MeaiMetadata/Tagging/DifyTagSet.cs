@@ -7,26 +7,19 @@ namespace MeaiMetadata.Tagging;
 /// <summary>The tags of one app id: normalized once, then shared by every request made for it.</summary>
 internal sealed class DifyTagSet
 {
-    // The raw-options factory handed out last; reused while the same client layer tags requests with the same
-    // caller factory, so a request in a session allocates no delegate.
+    // The raw-options factories handed out last, one per call shape (streaming or not); reused while the same client
+    // layer tags requests with the same caller factory, so a request in a session allocates no delegate.
     private RawOptionsTagger? _lastTagger;
+    private RawOptionsTagger? _lastStreamingTagger;
+
+    // Built on first use: only the AdditionalProperties channel of a request without caller metadata needs it.
+    private IReadOnlyDictionary<string, string>? _pairs;
 
     public DifyTagSet(string appId, string? source)
     {
         InputAppId = appId;
         AppId = MetadataText.Normalize(appId, MetadataLimits.MaxValueLength);
         Source = source;
-
-        var pairs = new Dictionary<string, string>(source is null ? 1 : 2, StringComparer.Ordinal)
-        {
-            [DifyMetadataKeys.AppId] = AppId,
-        };
-        if (source is not null)
-        {
-            pairs[DifyMetadataKeys.Source] = source;
-        }
-
-        Pairs = new ReadOnlyDictionary<string, string>(pairs);
     }
 
     /// <summary>Gets the app id as it was given.</summary>
@@ -39,19 +32,34 @@ internal sealed class DifyTagSet
     public string? Source { get; }
 
     /// <summary>Gets the tags as read-only metadata pairs.</summary>
-    public IReadOnlyDictionary<string, string> Pairs { get; }
+    public IReadOnlyDictionary<string, string> Pairs => _pairs ??= BuildPairs();
 
     /// <summary>Gets the factory that tags the raw options of one request.</summary>
     public Func<IChatClient, object?> GetRawRepresentationFactory(
         DifyMetadataSettings settings, Func<IChatClient, object?>? callerFactory, bool? callerStore, bool streaming)
     {
-        RawOptionsTagger? tagger = _lastTagger;
+        ref RawOptionsTagger? slot = ref streaming ? ref _lastStreamingTagger : ref _lastTagger;
+        RawOptionsTagger? tagger = slot;
         if (tagger is null || !tagger.Matches(settings, callerFactory, callerStore, streaming))
         {
             tagger = new RawOptionsTagger(settings, this, callerFactory, callerStore, streaming);
-            _lastTagger = tagger;
+            slot = tagger;
         }
 
         return tagger.Factory;
+    }
+
+    private ReadOnlyDictionary<string, string> BuildPairs()
+    {
+        var pairs = new Dictionary<string, string>(Source is null ? 1 : 2, StringComparer.Ordinal)
+        {
+            [DifyMetadataKeys.AppId] = AppId,
+        };
+        if (Source is not null)
+        {
+            pairs[DifyMetadataKeys.Source] = Source;
+        }
+
+        return new ReadOnlyDictionary<string, string>(pairs);
     }
 }
