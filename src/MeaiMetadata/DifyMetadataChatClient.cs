@@ -73,7 +73,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
     /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
     /// <exception cref="OptionsValidationException">The current options are invalid.</exception>
-    /// <remarks>A change to invalid options is logged as an error and ignored: the previous options stay in force.</remarks>
+    /// <remarks>A change to invalid options is refused (by the options validation registered with <c>AddDifyMetadata</c>,
+    /// or, for a value it does not check, by this client with an error in the log): the previous options stay in force.
+    /// The client subscribes to option changes; dispose it when it is built per scope.</remarks>
     public DifyMetadataChatClient(
         IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, ILogger? logger, IMeterFactory? meterFactory)
         : this(innerClient, options, optionsName, configure: null, logger, meterFactory)
@@ -101,7 +103,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             {
                 _settings = Snapshot(changed, configure);
             }
-            catch (ArgumentException ex)
+#pragma warning disable CA1031 // A bad change (or a throwing configure callback) must not escape onto the reload thread.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
                 Log.OptionsChangeRejected(_logger, ex.Message);
             }

@@ -133,7 +133,7 @@ public sealed class DifySession
             }
 
             _disposed = true;
-            activity?.Stop();
+            StopActivity();
 
             // Only the flow in which this scope is the innermost one changes its current value; every other flow
             // skips the ended session when it reads Current.
@@ -146,6 +146,28 @@ public sealed class DifySession
                 }
 
                 s_current.Value = open;
+            }
+        }
+
+        // Activity.Stop makes the activity's parent current whatever was current before: keep another flow's or an inner
+        // scope's activity current, and never leave an ended session's activity (and its baggage) current.
+        private void StopActivity()
+        {
+            if (activity is null)
+            {
+                return;
+            }
+
+            Activity? current = Activity.Current;
+            activity.Stop();
+            if (!ReferenceEquals(current, activity))
+            {
+                Activity.Current = current;
+            }
+
+            while (Activity.Current is { IsStopped: true } stopped)
+            {
+                Activity.Current = stopped.Parent;
             }
         }
     }

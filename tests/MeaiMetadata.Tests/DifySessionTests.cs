@@ -234,4 +234,19 @@ public class DifySessionTests
 
         Assert.Same(before, Activity.Current);
     }
+
+    [Fact]
+    public void Begin_WithPropagation_OutOfOrderDisposal_LeavesNoEndedBaggageCurrent()
+    {
+        Activity? before = Activity.Current;
+        IDisposable outer = DifySession.Begin("outer", propagateAsBaggage: true);
+        IDisposable inner = DifySession.Begin("inner", propagateAsBaggage: true);
+
+        outer.Dispose(); // out of order: the inner session and its baggage stay current
+        Assert.Equal("inner", Activity.Current?.GetBaggageItem("dify.app_id"));
+
+        inner.Dispose(); // both ended: neither activity may stay current
+        Assert.Same(before, Activity.Current);
+        Assert.Null(Activity.Current?.GetBaggageItem("dify.app_id"));
+    }
 }

@@ -18,6 +18,7 @@ internal sealed class DifyMetadataMetrics
     private static readonly Meter s_sharedMeter = new(DifyMetadataTelemetry.MeterName);
 
     private readonly ConcurrentDictionary<string, byte> _reportedAppIds = new(StringComparer.Ordinal);
+    private int _reportedCount;
 
     /// <summary>Initializes a new instance on a meter from <paramref name="meterFactory"/>, or on the shared meter.</summary>
     public DifyMetadataMetrics(IMeterFactory? meterFactory)
@@ -83,11 +84,20 @@ internal sealed class DifyMetadataMetrics
             return appId;
         }
 
+        if (Volatile.Read(ref _reportedCount) >= maxAppIds)
+        {
+            return DifyMetadataTelemetry.OtherAppId; // full: no lock for the ids beyond the bound
+        }
+
         lock (_reportedAppIds)
         {
-            if (_reportedAppIds.Count < maxAppIds)
+            if (_reportedCount < maxAppIds)
             {
-                _reportedAppIds.TryAdd(appId, 0);
+                if (_reportedAppIds.TryAdd(appId, 0))
+                {
+                    Volatile.Write(ref _reportedCount, _reportedCount + 1);
+                }
+
                 return appId;
             }
         }

@@ -50,7 +50,7 @@ internal sealed class RawOptionsTagger
             if (mapping is null)
             {
                 Log.NoMapping(_settings.Logger, rawOptions?.GetType().FullName ?? providerClient.GetType().FullName ?? "?");
-                _settings.Count(_settings.AdditionalPropertiesEnabled ? DifyMetadataMetrics.Attached : DifyMetadataMetrics.UnsupportedProvider, _tags);
+                _settings.Count(DifyMetadataMetrics.UnsupportedProvider, _tags);
                 return rawOptions;
             }
 
