@@ -2,72 +2,16 @@ using BenchmarkDotNet.Attributes;
 using MeaiMetadata.Benchmarks.Infrastructure;
 using Microsoft.Extensions.AI;
 using OpenAI.Chat;
-using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
 
 namespace MeaiMetadata.Benchmarks;
 
-/// <summary>
-/// End to end, Chat Completions: the official OpenAI SDK (<see cref="ChatClient"/> through MEAI's <c>AsIChatClient()</c>)
-/// serializing the request and parsing the answer, over an in-memory <see cref="HttpMessageHandler"/>.
-/// </summary>
+/// <summary>End to end, Chat Completions: <see cref="ChatClient"/> through MEAI's <c>AsIChatClient()</c>.</summary>
 [MemoryDiagnoser]
 [Config(typeof(RecipeComparisonConfig))]
-public class ChatCompletionsEndToEndBenchmark
+public class ChatCompletionsEndToEndBenchmark : EndToEndBenchmark
 {
-    private readonly ChatMessage[] _messages = [new(ChatRole.User, "hi")];
-    private InMemoryOpenAIHandler _handler = null!;
-    private IChatClient _bare = null!;
-    private IChatClient _recipe = null!;
-    private IChatClient _dify = null!;
-    private IDisposable? _session;
+    protected override IChatClient CreateBare(InMemoryOpenAIHandler handler) =>
+        OpenAIClients.Create(handler).GetChatClient("gpt-4o-mini").AsIChatClient();
 
-    [GlobalSetup]
-    public void Setup()
-    {
-        Check.NoSession(nameof(ChatCompletionsEndToEndBenchmark));
-        _handler = new InMemoryOpenAIHandler();
-        _bare = OpenAIClients.Create(_handler).GetChatClient("gpt-4o-mini").AsIChatClient();
-        _recipe = Recipes.ChatCompletions(_bare);
-        _dify = new ChatClientBuilder(_bare).UseDifyMetadata().Build();
-
-        _ = _bare.GetResponseAsync(_messages).GetAwaiter().GetResult();
-        Check.BodyLacks(_handler, "\"dify_app_id\"", nameof(Bare) + " (setup)");
-        _ = _recipe.GetResponseAsync(_messages).GetAwaiter().GetResult();
-        Check.BodyContains(_handler, "\"dify_app_id\"", nameof(Recipe) + " (setup)");
-    }
-
-    [GlobalSetup(Target = nameof(DifyInSession))]
-    public void SetupInSession()
-    {
-        Setup();
-        _session = DifySession.Begin(Recipes.AppId);
-        _ = _dify.GetResponseAsync(_messages).GetAwaiter().GetResult();
-        Check.BodyContains(_handler, "\"dify_app_id\"", nameof(DifyInSession) + " (setup)");
-        Check.BodyContains(_handler, "\"store\":true", nameof(DifyInSession) + " (setup)");
-    }
-
-    [GlobalCleanup(Targets = new[] { nameof(Recipe), nameof(DifyInSession) })]
-    public void CleanupTagged()
-    {
-        _session?.Dispose();
-        Check.BodyContains(_handler, "\"dify_app_id\"", nameof(ChatCompletionsEndToEndBenchmark) + " (last measured call)");
-        _handler.Dispose();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        Check.BodyLacks(_handler, "\"dify_app_id\"", nameof(ChatCompletionsEndToEndBenchmark) + " (last measured call)");
-        _handler.Dispose();
-    }
-
-    [Benchmark(Baseline = true)]
-    public Task<ChatResponse> Bare() => _bare.GetResponseAsync(_messages);
-
-    [Benchmark]
-    [Recipe]
-    public Task<ChatResponse> Recipe() => _recipe.GetResponseAsync(_messages);
-
-    [Benchmark]
-    public Task<ChatResponse> DifyInSession() => _dify.GetResponseAsync(_messages);
+    protected override IChatClient CreateRecipe(IChatClient bare) => Recipes.ChatCompletions(bare);
 }
