@@ -4,8 +4,6 @@ using MeaiMetadata.Demo;
 using MeaiMetadata.FakeOpenAI;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
-using OpenTelemetry;
-using OpenTelemetry.Metrics;
 
 namespace MeaiMetadata.IntegrationTests.Demo;
 
@@ -154,65 +152,5 @@ public sealed class DemoProgramTests
         {
             Environment.SetEnvironmentVariable("OPENAI_API_KEY", saved);
         }
-    }
-
-    [Fact]
-    public async Task OpenTelemetrySdk_ExportsPerAppRequestsAndTokens_ForTheDemoScenario()
-    {
-        // The README's Operations set-up: the OpenTelemetry SDK subscribed to the MeaiMetadata meter.
-        var exported = new List<Metric>();
-        using MeterProvider meterProvider = Sdk.CreateMeterProviderBuilder()
-            .AddMeter(DifyMetadataTelemetry.MeterName)
-            .AddInMemoryExporter(exported)
-            .Build();
-        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync();
-        var openAI = new OpenAIClient(new ApiKeyCredential("k"), new OpenAIClientOptions { Endpoint = server.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) });
-        await using ServiceProvider services = DemoPipeline.Build(openAI, DemoArguments.DefaultModel, verbose: false);
-
-        await DemoRunner.RunAsync(services, new EndpointWireLog(server));
-        meterProvider.ForceFlush();
-
-        Dictionary<(string? App, string? Type), long> tokens = Sums(exported, DifyMetadataTelemetry.TokenUsageCounter, "gen_ai.token.type");
-        Assert.Equal(25, tokens[("support-bot", "input")]);
-        Assert.Equal(15, tokens[("support-bot", "output")]);
-        Assert.Equal(25, tokens[("sales-assistant", "input")]);
-        Assert.Equal(15, tokens[("sales-assistant", "output")]);
-
-        Dictionary<(string? App, string? Type), long> requests = Sums(exported, DifyMetadataTelemetry.RequestsCounter, "outcome");
-        Assert.Equal(5, requests[("support-bot", "attached")]);
-        Assert.Equal(4, requests[("sales-assistant", "attached")]);
-        Assert.Equal(1, requests[("sales-assistant", "store_disabled")]);
-        Assert.True(requests[(null, "no_session")] >= 1); // other test classes may add their own untagged requests meanwhile
-    }
-
-    /// <summary>Sums the exported points of one counter by (dify.app_id, <paramref name="tag"/>), for the demo's apps only.</summary>
-    private static Dictionary<(string? App, string? Type), long> Sums(List<Metric> exported, string counter, string tag)
-    {
-        var sums = new Dictionary<(string? App, string? Type), long>();
-        foreach (Metric metric in exported.Where(m => m.Name == counter))
-        {
-            foreach (ref readonly MetricPoint point in metric.GetMetricPoints())
-            {
-                string? app = null, value = null;
-                foreach (KeyValuePair<string, object?> t in point.Tags)
-                {
-                    if (t.Key == DifyMetadataTelemetry.AppIdTag)
-                    {
-                        app = t.Value as string;
-                    }
-                    else if (t.Key == tag)
-                    {
-                        value = t.Value as string;
-                    }
-                }
-
-                if (app is null or "support-bot" or "sales-assistant")
-                {
-                    sums[(app, value)] = sums.GetValueOrDefault((app, value)) + point.GetSumLong();
-                }
-            }
-        }
-
-        return sums;
     }
 }

@@ -37,19 +37,21 @@ public class MetadataTextTests
         Assert.Equal(new string('a', 510) + "😀", MetadataText.Normalize(value, 512));
     }
 
-    // Lone surrogates cannot live in attribute arguments (they are stored as UTF-8), hence MemberData.
-    public static TheoryData<string, string> LoneSurrogateCases => new()
+    // Lone surrogates cannot live in attribute arguments (they are stored as UTF-8), hence MemberData; and xunit names a
+    // case by its arguments written as UTF-8, where every lone surrogate reads the same, hence the case name first.
+    public static TheoryData<string, string, string> LoneSurrogateCases => new()
     {
-        { "a\uD800b", "a\uFFFDb" }, // lone high
-        { "a\uDC00b", "a\uFFFDb" }, // lone low
-        { "\uDC00\uD800", "\uFFFD\uFFFD" }, // reversed pair is two lone surrogates
-        { "end\uD83D", "end\uFFFD" }, // high at the very end
+        { "lone high", "a\uD800b", "a\uFFFDb" },
+        { "lone low", "a\uDC00b", "a\uFFFDb" },
+        { "reversed pair", "\uDC00\uD800", "\uFFFD\uFFFD" },
+        { "high at the end", "end\uD83D", "end\uFFFD" },
     };
 
     [Theory]
     [MemberData(nameof(LoneSurrogateCases))]
-    public void Normalize_LoneSurrogates_BecomeReplacementChar(string value, string expected)
+    public void Normalize_LoneSurrogates_BecomeReplacementChar(string name, string value, string expected)
     {
+        _ = name; // names the case only
         Assert.Equal(expected, MetadataText.Normalize(value, 512));
     }
 
