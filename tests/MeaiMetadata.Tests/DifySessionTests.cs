@@ -74,13 +74,20 @@ public class DifySessionTests
     [Fact]
     public async Task Begin_ConcurrentFlows_NeverSeeEachOther()
     {
-        using var start = new Barrier(8);
+        // An awaited gate, not a Barrier: eight blocked pool threads would starve a 2-core machine's pool for seconds.
+        var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var open = 0;
         var mismatches = 0;
         Task[] flows = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
         {
             using (DifySession.Begin($"app-{i}"))
             {
-                start.SignalAndWait();
+                if (Interlocked.Increment(ref open) == 8)
+                {
+                    allOpen.SetResult();
+                }
+
+                await allOpen.Task;
                 for (int round = 0; round < 200; round++)
                 {
                     await Task.Yield();

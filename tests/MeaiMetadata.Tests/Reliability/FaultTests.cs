@@ -97,14 +97,14 @@ public sealed class FaultTests
             logger);
 
         Task<string> call = Task.Run(() => Send.RequestAsync(client, new ChatOptions(), streaming, cts.Token));
-        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(60));
         await Task.Delay(50);
         Assert.False(call.IsCompleted); // the resolver blocks the call itself
         Assert.Equal(0, inner.Calls);
 
         await cts.CancelAsync();
 
-        OperationCanceledException caught = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+        OperationCanceledException caught = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.Same(inner.Thrown, caught); // the inner client's cancellation, passed on as it was
         Assert.Equal(cts.Token, caught.CancellationToken);
         Assert.Equal(1, inner.Calls);

@@ -24,7 +24,7 @@ public sealed class SessionIsolationTests(ITestOutputHelper output)
         {
             Assert.True(ThreadPool.UnsafeQueueUserWorkItem(_ => _ = RunAndReportAsync(done), null));
 
-            (string? seen, bool tagged) = await done.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            (string? seen, bool tagged) = await done.Task.WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Equal("tenant-a", DifySession.Current?.AppId);
             Assert.Null(seen);
             Assert.False(tagged);
@@ -55,9 +55,9 @@ public sealed class SessionIsolationTests(ITestOutputHelper output)
             using (timer)
             {
                 Assert.Null(await viaTaskRun);
-                Assert.Null(await viaQueue.Task.WaitAsync(TimeSpan.FromSeconds(10)));
-                Assert.Null(await viaThread.Task.WaitAsync(TimeSpan.FromSeconds(10)));
-                Assert.Null(await viaTimer.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+                Assert.Null(await viaQueue.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+                Assert.Null(await viaThread.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+                Assert.Null(await viaTimer.Task.WaitAsync(TimeSpan.FromSeconds(60)));
             }
 
             Assert.Equal("tenant-a", DifySession.Current?.AppId);
@@ -152,7 +152,7 @@ public sealed class SessionIsolationTests(ITestOutputHelper output)
             }, null);
         }
 
-        await Task.Run(() => countdown.Wait(TimeSpan.FromSeconds(30)));
+        Assert.True(await Task.Run(() => countdown.Wait(TimeSpan.FromMinutes(2))), "the work items did not all run");
 
         Assert.Equal(Items, seen.Count);
         Assert.All(seen, s => Assert.Null(s.AppId));
@@ -330,8 +330,10 @@ public sealed class SessionIsolationTests(ITestOutputHelper output)
         public void Dispose()
         {
             _queue.CompleteAdding();
-            _thread.Join(TimeSpan.FromSeconds(5));
-            _queue.Dispose();
+            if (_thread.Join(TimeSpan.FromMinutes(1)))
+            {
+                _queue.Dispose(); // never under a thread still taking from it: that would crash the test host
+            }
         }
 
         protected override void QueueTask(Task task) => _queue.Add(task);
