@@ -81,4 +81,27 @@ public class DifyMetadataChatClientBuilderExtensionsTests
         Assert.NotNull(client.GetService<DifyMetadataChatClient>());
         Assert.Equal("di-app", inner.LastResponses.Metadata["dify_app_id"]);
     }
+
+    [Fact]
+    public async Task NeighbourLayers_LoggingAtTraceInside_SerializesTheTagsItSees()
+    {
+        // MEAI's LoggingChatClient writes the options as JSON at Trace, and writes "{}" instead when they cannot be
+        // serialized: the values this layer puts in AdditionalProperties must serialize with MEAI's JSON options.
+        var collector = new FakeLogCollector();
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new FakeLoggerProvider(collector)));
+        services.AddChatClient(inner).UseDifyMetadata().UseLogging();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        using (DifySession.Begin("logged-app"))
+        {
+            await provider.GetRequiredService<IChatClient>().GetResponseAsync("hi");
+        }
+
+        FakeLogRecord invoked = Assert.Single(collector.GetSnapshot(), r => r.Category?.EndsWith(nameof(LoggingChatClient), StringComparison.Ordinal) is true && r.Message.Contains("invoked", StringComparison.OrdinalIgnoreCase));
+        string json = string.Concat(invoked.Message.Where(c => !char.IsWhiteSpace(c))); // the options are indented
+        Assert.Contains("Options:{\"additionalProperties\":{\"metadata\":{\"dify_app_id\":\"logged-app\",\"dify_source\":\"dify\"},\"store\":true}}", json, StringComparison.Ordinal);
+        Assert.Equal("logged-app", inner.LastChat.Metadata["dify_app_id"]);
+    }
 }
