@@ -269,7 +269,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return last;
         }
 
-        last = new DifyTagSet(appId, settings.Source);
+        last = DifyTagSetCache.Get(appId, settings.Source);
         _lastFound = last;
         return last;
     }

@@ -108,7 +108,7 @@ public sealed class DifySession
         DifyTagSet? tags = _tags;
         if (tags is null || !string.Equals(tags.Source, source, StringComparison.Ordinal))
         {
-            tags = new DifyTagSet(AppId, source);
+            tags = DifyTagSetCache.Get(AppId, source);
             _tags = tags;
         }
 

@@ -4,6 +4,8 @@ using Microsoft.Extensions.AI;
 namespace MeaiMetadata.Tests;
 
 /// <summary>The deterministic part of the cost: what the idle path allocates. Timings are benchmarked, never asserted.</summary>
+/// <remarks>Alone (serial): the repeat-id case relies on the process-wide tag-set cache, which other tests flood.</remarks>
+[Collection(SerialTests.Name)]
 public class DifyMetadataChatClientAllocationTests
 {
     private static readonly List<ChatMessage> s_messages = [new(ChatRole.User, "hi")];
@@ -83,6 +85,54 @@ public class DifyMetadataChatClientAllocationTests
         long cloneOnly = AllocatedPerCall(new CloneOnlyClient(SynchronousInner()), null);
         Assert.Equal(cloneOnly, withoutProperties);
         Assert.True(withProperties > withoutProperties);
+    }
+
+    [Fact]
+    public void SessionPerRequest_RepeatAppIds_CostOnlyTheSessionAndASteadyRequest()
+    {
+        // The server shape: every request opens a session for its app, and the apps repeat. A session for an id seen
+        // before reuses the tags built for it, so a request costs the session plus what a request in a long session costs.
+        var client = new DifyMetadataChatClient(SynchronousInner());
+        string[] ids = [.. Enumerable.Range(0, 100).Select(i => "repeat-app-" + i)];
+        void SessionAndRequest(int i)
+        {
+            using (DifySession.Begin(ids[i % ids.Length]))
+            {
+                _ = client.GetResponseAsync(s_messages).Result;
+            }
+        }
+
+        static void SessionOnly(int i)
+        {
+            using (DifySession.Begin("session-only"))
+            {
+            }
+        }
+
+        long steadyRequest;
+        using (DifySession.Begin(ids[0]))
+        {
+            steadyRequest = AllocatedPerCall(client, null);
+        }
+
+        Assert.Equal(PerOperation(SessionOnly) + steadyRequest, PerOperation(SessionAndRequest));
+    }
+
+    private static long PerOperation(Action<int> operation)
+    {
+        for (int i = 0; i < 300; i++)
+        {
+            operation(i);
+        }
+
+        const int Operations = 1_000;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Operations; i++)
+        {
+            operation(i);
+        }
+
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / Operations;
     }
 
     /// <summary>Does what a tagging layer cannot avoid: hands on a new options object.</summary>
