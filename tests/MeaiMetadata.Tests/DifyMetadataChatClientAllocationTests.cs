@@ -1,3 +1,4 @@
+using MeaiMetadata.Tagging;
 using MeaiMetadata.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 
@@ -92,6 +93,7 @@ public class DifyMetadataChatClientAllocationTests
     {
         // The server shape: every request opens a session for its app, and the apps repeat. A session for an id seen
         // before reuses the tags built for it, so a request costs the session plus what a request in a long session costs.
+        DifyTagSetCache.Clear(); // the parallel tests before this one filled it with their random ids
         var client = new DifyMetadataChatClient(SynchronousInner());
         string[] ids = [.. Enumerable.Range(0, 100).Select(i => "repeat-app-" + i)];
         void SessionAndRequest(int i)

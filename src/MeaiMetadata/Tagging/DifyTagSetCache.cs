@@ -8,22 +8,34 @@ namespace MeaiMetadata.Tagging;
 /// tags normalized for it instead of building them again.
 /// </summary>
 /// <remarks>
-/// Bounded: at most <see cref="Capacity"/> ids, emptied when full, so a flood of distinct ids costs what it would cost
-/// without the cache (plus one dictionary node each) and holds at most <see cref="Capacity"/> entries. Ids longer than
-/// <see cref="MaxCachedIdLength"/> are never kept: they are not real app ids, and the cache must not hold large strings.
-/// A tag set only holds what its id and source determine, and the raw-options factories of its latest requests, so
-/// sharing it between sessions of the same app shares nothing of one request with another app.
+/// <para>Bounded at <see cref="Capacity"/> ids. When full, new ids are not kept (their tag set is built per session, as
+/// without a cache, and dies young); after <see cref="RefreshAfterMisses"/> misses while full the cache is emptied, so
+/// a changing population of apps gets in again. A cache that evicted on every miss would, under a flood of distinct ids,
+/// keep each tag set alive just long enough to reach generation 1: measured 3× slower per request at 100,000 ids, and
+/// emptying it often costs the same way (see <see cref="RefreshAfterMisses"/>); with these settings a flood of distinct ids
+/// costs within the noise of no cache at all (one dictionary lookup per session).</para>
+/// <para>Ids longer than <see cref="MaxCachedIdLength"/> are never kept: they are not real app ids, and the cache must
+/// not hold large strings. A tag set holds only what its id and source determine, and the raw-options factories of its
+/// latest requests (for the same app), so sharing it between sessions of one app shares nothing with another app.</para>
 /// </remarks>
 internal static class DifyTagSetCache
 {
     /// <summary>The most ids kept.</summary>
     public const int Capacity = 1024;
 
+    /// <summary>How many misses while full empty the cache (about a million: each emptying refills the cache with objects
+    /// that live long enough to be promoted, measured at +300 ns per request at 100,000 ids when it came every 16,384).</summary>
+    public const int RefreshAfterMisses = Capacity * Capacity;
+
     /// <summary>The longest id kept, in UTF-16 code units: the longest value OpenAI accepts.</summary>
     public const int MaxCachedIdLength = MetadataLimits.MaxValueLength;
 
     private static readonly ConcurrentDictionary<string, DifyTagSet> s_tags = new(StringComparer.Ordinal);
-    private static int s_added;
+    private static int s_count;
+    private static int s_missesWhileFull;
+
+    /// <summary>Gets how many ids are kept now.</summary>
+    internal static int Count => s_tags.Count;
 
     /// <summary>Gets the tag set of <paramref name="appId"/> with <paramref name="source"/>, from the cache or new.</summary>
     public static DifyTagSet Get(string appId, string? source)
@@ -33,23 +45,39 @@ internal static class DifyTagSetCache
             return new DifyTagSet(appId, source);
         }
 
-        if (s_tags.TryGetValue(appId, out DifyTagSet? tags) && string.Equals(tags.Source, source, StringComparison.Ordinal))
+        if (s_tags.TryGetValue(appId, out DifyTagSet? tags))
         {
+            if (string.Equals(tags.Source, source, StringComparison.Ordinal))
+            {
+                return tags;
+            }
+
+            tags = new DifyTagSet(appId, source);
+            s_tags[appId] = tags; // the same app under another source marker: the newer one stays
             return tags;
         }
 
         tags = new DifyTagSet(appId, source);
-        if (Interlocked.Increment(ref s_added) > Capacity)
+        if (Volatile.Read(ref s_count) < Capacity)
         {
-            // Full: start again rather than track recency on every hit. Racing callers may each clear; that is harmless.
-            s_tags.Clear();
-            Volatile.Write(ref s_added, 1);
+            if (s_tags.TryAdd(appId, tags))
+            {
+                Interlocked.Increment(ref s_count);
+            }
+        }
+        else if (Interlocked.Increment(ref s_missesWhileFull) == RefreshAfterMisses)
+        {
+            Clear(); // only the caller that reached the count empties it; racing adds may leave s_count a little high
         }
 
-        s_tags[appId] = tags;
         return tags;
     }
 
-    /// <summary>Gets how many ids are kept now (for tests).</summary>
-    internal static int Count => s_tags.Count;
+    /// <summary>Empties the cache.</summary>
+    internal static void Clear()
+    {
+        s_tags.Clear();
+        Volatile.Write(ref s_count, 0);
+        Volatile.Write(ref s_missesWhileFull, 0);
+    }
 }

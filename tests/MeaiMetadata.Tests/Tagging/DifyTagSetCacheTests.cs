@@ -5,6 +5,8 @@ namespace MeaiMetadata.Tests.Tagging;
 [Collection(SerialTests.Name)]
 public class DifyTagSetCacheTests
 {
+    public DifyTagSetCacheTests() => DifyTagSetCache.Clear(); // other tests leave it full of their random ids
+
     private static DifyTagSet SessionTags(string appId)
     {
         using (DifySession.Begin(appId))
@@ -50,18 +52,45 @@ public class DifyTagSetCacheTests
     }
 
     [Fact]
-    public void Get_FloodOfDistinctIds_StaysWithinCapacity_AndKeepsTheLatest()
+    public void Get_WhenFull_KeepsWhatItHas_AndNewIdsGoUncached()
     {
-        int most = 0;
-        for (int i = 0; i < 3 * DifyTagSetCache.Capacity + 7; i++)
+        DifyTagSet first = DifyTagSetCache.Get("full-0", "dify");
+        for (int i = 1; i < DifyTagSetCache.Capacity; i++)
         {
-            string id = "flood-" + i;
-            DifyTagSet tags = DifyTagSetCache.Get(id, "dify");
-            most = Math.Max(most, DifyTagSetCache.Count);
-            Assert.Same(tags, DifyTagSetCache.Get(id, "dify"));
+            DifyTagSetCache.Get("full-" + i, "dify");
         }
 
-        Assert.InRange(most, DifyTagSetCache.Capacity / 2, DifyTagSetCache.Capacity);
+        DifyTagSet extra = DifyTagSetCache.Get("one-too-many", "dify");
+
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count);
+        Assert.Same(first, DifyTagSetCache.Get("full-0", "dify"));
+        Assert.NotSame(extra, DifyTagSetCache.Get("one-too-many", "dify"));
+        Assert.Equal("one-too-many", extra.AppId);
+    }
+
+    [Fact]
+    public void Get_FloodOfDistinctIds_NeverPassesCapacity_AndEmptiesAfterEnoughMisses()
+    {
+        int next = 0;
+        void Flood(int ids)
+        {
+            for (int end = next + ids; next < end; next++)
+            {
+                DifyTagSetCache.Get("flood-" + next, "dify");
+            }
+        }
+
+        Flood(DifyTagSetCache.Capacity);
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count);
+
+        Flood(DifyTagSetCache.RefreshAfterMisses - 1);
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // full: new ids go uncached, nothing evicted
+
+        Flood(1);
+        Assert.Equal(0, DifyTagSetCache.Count); // the RefreshAfterMisses-th miss while full empties it
+
+        Flood(DifyTagSetCache.Capacity + 10);
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // filled again by the apps seen now
     }
 
     [Fact]
