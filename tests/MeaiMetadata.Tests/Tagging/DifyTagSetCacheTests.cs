@@ -1,4 +1,5 @@
 using MeaiMetadata.Tagging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeaiMetadata.Tests.Tagging;
 
@@ -69,8 +70,10 @@ public class DifyTagSetCacheTests
     }
 
     [Fact]
-    public void Get_FloodOfDistinctIds_NeverPassesCapacity_AndEmptiesAfterEnoughMisses()
+    public void Get_WhenFull_EmptiesOnAMissOnlyOnceTheRefreshIntervalHasPassed()
     {
+        var time = new FakeTimeProvider();
+        DifyTagSetCache.Clear(time);
         int next = 0;
         void Flood(int ids)
         {
@@ -80,17 +83,22 @@ public class DifyTagSetCacheTests
             }
         }
 
-        Flood(DifyTagSetCache.Capacity);
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count);
-
-        Flood(DifyTagSetCache.RefreshAfterMisses - 1);
+        Flood(DifyTagSetCache.Capacity + 50_000);
         Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // full: new ids go uncached, nothing evicted
 
+        time.Advance(DifyTagSetCache.RefreshInterval - TimeSpan.FromSeconds(1));
+        Flood(1_000);
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // not yet
+
+        time.Advance(TimeSpan.FromSeconds(1));
         Flood(1);
-        Assert.Equal(0, DifyTagSetCache.Count); // the RefreshAfterMisses-th miss while full empties it
+        Assert.Equal(0, DifyTagSetCache.Count); // the first miss after the interval empties it
 
         Flood(DifyTagSetCache.Capacity + 10);
         Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // filled again by the apps seen now
+
+        Flood(1);
+        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // and the clock restarted with the emptying
     }
 
     [Fact]
