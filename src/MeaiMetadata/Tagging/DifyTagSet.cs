@@ -1,10 +1,17 @@
-using System.Collections.ObjectModel;
 using MeaiMetadata.Providers;
 using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Tagging;
 
-/// <summary>The tags of one app id: normalized once, then shared by every request made for it.</summary>
+/// <summary>
+/// The tags of one app id as one session (or one client layer's resolver path) uses them: the shared, immutable
+/// <see cref="DifyTagValues"/>, and the raw-options factories this owner handed out last.
+/// </summary>
+/// <remarks>
+/// The factories stay with their owner, never in the process-wide cache: they hold the client layer's settings (logger,
+/// meter) and the caller's own factory, which may capture request data, so they must not outlive the session or client
+/// nor be overwritten by another layer's requests for the same app.
+/// </remarks>
 internal sealed class DifyTagSet
 {
     // The raw-options factories handed out last, one per call shape (streaming or not); reused while the same client
@@ -12,27 +19,29 @@ internal sealed class DifyTagSet
     private RawOptionsTagger? _lastTagger;
     private RawOptionsTagger? _lastStreamingTagger;
 
-    // Built on first use: only the AdditionalProperties channel of a request without caller metadata needs it.
-    private IReadOnlyDictionary<string, string>? _pairs;
+    /// <summary>Initializes a new instance over shared values.</summary>
+    public DifyTagSet(DifyTagValues values) => Values = values;
 
+    /// <summary>Initializes a new instance over values of its own (tests, and ids the cache does not keep).</summary>
     public DifyTagSet(string appId, string? source)
+        : this(new DifyTagValues(appId, source))
     {
-        InputAppId = appId;
-        AppId = MetadataText.Normalize(appId, MetadataLimits.MaxValueLength);
-        Source = source;
     }
 
+    /// <summary>Gets the values, possibly shared with other sessions of the same app.</summary>
+    public DifyTagValues Values { get; }
+
     /// <summary>Gets the app id as it was given.</summary>
-    public string InputAppId { get; }
+    public string InputAppId => Values.InputAppId;
 
     /// <summary>Gets the app id as it is sent: lone surrogates replaced, at most 512 UTF-16 characters, no pair split.</summary>
-    public string AppId { get; }
+    public string AppId => Values.AppId;
 
     /// <summary>Gets the normalized source marker, or <see langword="null"/> when none is sent.</summary>
-    public string? Source { get; }
+    public string? Source => Values.Source;
 
     /// <summary>Gets the tags as read-only metadata pairs.</summary>
-    public IReadOnlyDictionary<string, string> Pairs => _pairs ??= BuildPairs();
+    public IReadOnlyDictionary<string, string> Pairs => Values.Pairs;
 
     /// <summary>Gets the factory that tags the raw options of one request.</summary>
     public Func<IChatClient, object?> GetRawRepresentationFactory(
@@ -47,19 +56,5 @@ internal sealed class DifyTagSet
         }
 
         return tagger.Factory;
-    }
-
-    private ReadOnlyDictionary<string, string> BuildPairs()
-    {
-        var pairs = new Dictionary<string, string>(Source is null ? 1 : 2, StringComparer.Ordinal)
-        {
-            [DifyMetadataKeys.AppId] = AppId,
-        };
-        if (Source is not null)
-        {
-            pairs[DifyMetadataKeys.Source] = Source;
-        }
-
-        return new ReadOnlyDictionary<string, string>(pairs);
     }
 }

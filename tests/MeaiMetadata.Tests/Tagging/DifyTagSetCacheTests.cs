@@ -1,12 +1,18 @@
+using System.Runtime.CompilerServices;
 using MeaiMetadata.Tagging;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MeaiMetadata.Tests.Tagging;
 
 [Collection(SerialTests.Name)]
-public class DifyTagSetCacheTests
+public sealed class DifyTagSetCacheTests : IDisposable
 {
     public DifyTagSetCacheTests() => DifyTagSetCache.Clear(); // other tests leave it full of their random ids
+
+    public void Dispose() => DifyTagSetCache.Clear(); // and back on the system clock
 
     private static DifyTagSet SessionTags(string appId)
     {
@@ -17,28 +23,30 @@ public class DifyTagSetCacheTests
     }
 
     [Fact]
-    public void Get_SameIdAndSource_SameTagSet()
+    public void Get_SameIdAndSource_SameValues()
     {
         string id = "cache-" + Guid.NewGuid();
 
-        DifyTagSet first = DifyTagSetCache.Get(id, "dify");
+        DifyTagValues first = DifyTagSetCache.Get(id, "dify");
 
         Assert.Same(first, DifyTagSetCache.Get(id, "dify"));
         Assert.Equal(id, first.AppId);
+        Assert.Equal("dify", first.Source);
     }
 
     [Fact]
-    public void Get_OtherSource_NewTagSetThatReplacesTheOld()
+    public void Get_OtherSource_OtherValues_BothKept()
     {
         string id = "cache-" + Guid.NewGuid();
-        DifyTagSet dify = DifyTagSetCache.Get(id, "dify");
 
-        DifyTagSet other = DifyTagSetCache.Get(id, "other");
+        DifyTagValues dify = DifyTagSetCache.Get(id, "dify");
+        DifyTagValues other = DifyTagSetCache.Get(id, "other");
+        DifyTagValues none = DifyTagSetCache.Get(id, source: null);
 
-        Assert.NotSame(dify, other);
-        Assert.Equal("other", other.Source);
+        Assert.Equal(("dify", "other", (string?)null), (dify.Source, other.Source, none.Source));
+        Assert.Same(dify, DifyTagSetCache.Get(id, "dify")); // two pipelines with different markers do not evict each other
         Assert.Same(other, DifyTagSetCache.Get(id, "other"));
-        Assert.Null(DifyTagSetCache.Get(id, source: null).Source);
+        Assert.Equal(3, DifyTagSetCache.Count);
     }
 
     [Fact]
@@ -50,18 +58,19 @@ public class DifyTagSetCacheTests
         Assert.Same(DifyTagSetCache.Get(longest, "dify"), DifyTagSetCache.Get(longest, "dify"));
         Assert.NotSame(DifyTagSetCache.Get(tooLong, "dify"), DifyTagSetCache.Get(tooLong, "dify"));
         Assert.Equal(DifyTagSetCache.MaxCachedIdLength, DifyTagSetCache.Get(tooLong, "dify").AppId.Length);
+        Assert.Equal(1, DifyTagSetCache.Count);
     }
 
     [Fact]
     public void Get_WhenFull_KeepsWhatItHas_AndNewIdsGoUncached()
     {
-        DifyTagSet first = DifyTagSetCache.Get("full-0", "dify");
+        DifyTagValues first = DifyTagSetCache.Get("full-0", "dify");
         for (int i = 1; i < DifyTagSetCache.Capacity; i++)
         {
             DifyTagSetCache.Get("full-" + i, "dify");
         }
 
-        DifyTagSet extra = DifyTagSetCache.Get("one-too-many", "dify");
+        DifyTagValues extra = DifyTagSetCache.Get("one-too-many", "dify");
 
         Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count);
         Assert.Same(first, DifyTagSetCache.Get("full-0", "dify"));
@@ -102,7 +111,26 @@ public class DifyTagSetCacheTests
     }
 
     [Fact]
-    public void Sessions_OfTheSameApp_ShareOneTagSet_OtherApps_DoNot()
+    public async Task Get_ManyThreadsAtOnce_OneValuePerKey_NeverOverCapacity()
+    {
+        const int Threads = 8;
+        var seen = new DifyTagValues[Threads][];
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
+        {
+            seen[t] = [.. Enumerable.Range(0, 2 * DifyTagSetCache.Capacity).Select(i => DifyTagSetCache.Get("shared-" + (i % 700), "dify"))];
+        })));
+
+        Assert.Equal(700, DifyTagSetCache.Count);
+        for (int i = 0; i < 700; i++)
+        {
+            // Racing first sightings may each build a value; every later one is the kept one.
+            DifyTagValues kept = DifyTagSetCache.Get("shared-" + i, "dify");
+            Assert.All(seen, s => Assert.Same(kept, s[i + 700]));
+        }
+    }
+
+    [Fact]
+    public void Sessions_OfTheSameApp_ShareValues_NotTagSets()
     {
         string a = "tenant-a-" + Guid.NewGuid();
         string b = "tenant-b-" + Guid.NewGuid();
@@ -111,9 +139,100 @@ public class DifyTagSetCacheTests
         DifyTagSet second = SessionTags(a);
         DifyTagSet other = SessionTags(b);
 
-        Assert.Same(first, second);
-        Assert.NotSame(first, other);
+        Assert.NotSame(first, second); // each session owns its tag set and its factories
+        Assert.Same(first.Values, second.Values); // the normalized id and pairs are built once
+        Assert.NotSame(first.Values, other.Values);
         Assert.Equal(a, first.AppId);
         Assert.Equal(b, other.AppId);
+    }
+
+    [Fact]
+    public async Task AnotherLayer_TaggingTheSameApp_DoesNotReplaceThisSessionsFactory()
+    {
+        var innerA = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var innerB = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        using var layerA = new DifyMetadataChatClient(innerA);
+        using var layerB = new DifyMetadataChatClient(innerB, new DifyMetadataOptions { AdditionalPropertiesEnabled = false });
+
+        using (DifySession.Begin("same-app"))
+        {
+            await layerA.GetResponseAsync("first");
+            Func<IChatClient, object?>? factory = innerA.LastOptions!.RawRepresentationFactory;
+
+            using (DifySession.Begin("same-app")) // e.g. another request of the same app, through another layer
+            {
+                await layerB.GetResponseAsync("meanwhile");
+            }
+
+            await layerA.GetResponseAsync("second");
+            Assert.Same(factory, innerA.LastOptions!.RawRepresentationFactory);
+        }
+    }
+
+    [Fact]
+    public void TheCache_DoesNotKeepAClientLayerAlive()
+    {
+        // The cache holds values only: once a session and its client layer are gone, their logger can be collected.
+        WeakReference logger = TagOnceThroughAThrowawayLayer("kept-app");
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(logger.IsAlive, "something process-wide keeps the client layer's logger alive");
+        Assert.Equal("kept-app", DifyTagSetCache.Get("kept-app", "dify").AppId);
+        Assert.Equal(1, DifyTagSetCache.Count); // the values stayed cached
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference TagOnceThroughAThrowawayLayer(string appId)
+    {
+        ILogger logger = new DisposableLogger();
+        var inner = new RawFactoryCallingClient();
+        using var layer = new DifyMetadataChatClient(inner, new DifyMetadataOptions(), logger);
+        using (DifySession.Begin(appId))
+        {
+            _ = layer.GetResponseAsync("hi").Result;
+        }
+
+        Assert.True(inner.SawRawOptions);
+        return new WeakReference(logger);
+    }
+
+    /// <summary>A logger instance of its own, to watch for; logs nothing.</summary>
+    private sealed class DisposableLogger : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => false;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+        }
+    }
+
+    /// <summary>Calls the factory like an OpenAI client and keeps nothing of the request.</summary>
+    private sealed class RawFactoryCallingClient : IChatClient
+    {
+        public bool SawRawOptions { get; private set; }
+
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            SawRawOptions |= options?.RawRepresentationFactory?.Invoke(this) is not null;
+            return Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, "ok")));
+        }
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public object? GetService(Type serviceType, object? serviceKey = null) =>
+            serviceType == typeof(OpenAI.Chat.ChatClient) ? s_sdkClient : null;
+
+        private static readonly OpenAI.Chat.ChatClient s_sdkClient = new("m", "k");
+
+        public void Dispose()
+        {
+        }
     }
 }
