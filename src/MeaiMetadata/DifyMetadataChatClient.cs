@@ -269,7 +269,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return last;
         }
 
-        last = new DifyTagSet(DifyTagSetCache.Get(appId, settings.Source)); // shared values, this layer's own factories
+        last = new DifyTagSet(DifyTagValuesCache.Get(appId, settings.Source)); // shared values, this layer's own factories
         _lastFound = last;
         return last;
     }

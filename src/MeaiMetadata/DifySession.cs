@@ -108,7 +108,7 @@ public sealed class DifySession
         DifyTagSet? tags = _tags;
         if (tags is null || !string.Equals(tags.Source, source, StringComparison.Ordinal))
         {
-            tags = new DifyTagSet(DifyTagSetCache.Get(AppId, source)); // shared values, this session's own factories
+            tags = new DifyTagSet(DifyTagValuesCache.Get(AppId, source)); // shared values, this session's own factories
             _tags = tags;
         }
 

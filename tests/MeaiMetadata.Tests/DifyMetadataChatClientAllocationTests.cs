@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace MeaiMetadata.Tests;
 
 /// <summary>The deterministic part of the cost: what the idle path allocates. Timings are benchmarked, never asserted.</summary>
-/// <remarks>Alone (serial): the repeat-id case relies on the process-wide tag-set cache, which other tests flood.</remarks>
+/// <remarks>Alone (serial): the repeat-id case relies on the process-wide tag-values cache, which other tests flood.</remarks>
 [Collection(SerialTests.Name)]
 public class DifyMetadataChatClientAllocationTests
 {
@@ -95,7 +95,7 @@ public class DifyMetadataChatClientAllocationTests
         // The server shape: every request opens a session for its app, and the apps repeat. The normalized id and the
         // metadata pairs are shared through the process-wide cache; what a new session still builds is its own tag set
         // and raw-options factory (they hold the client layer's settings and the caller's factory, so they are not shared).
-        DifyTagSetCache.Clear(); // the parallel tests before this one filled it with their random ids
+        DifyTagValuesCache.Clear(); // the parallel tests before this one filled it with their random ids
         var client = new DifyMetadataChatClient(SynchronousInner());
         string[] ids = [.. Enumerable.Range(0, 100).Select(i => "repeat-app-" + i)];
         void SessionAndRequest(int i)
@@ -114,7 +114,7 @@ public class DifyMetadataChatClientAllocationTests
         }
 
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), NullLogger.Instance);
-        DifyTagValues shared = DifyTagSetCache.Get(ids[0], settings.Source);
+        DifyTagValues shared = DifyTagValuesCache.Get(ids[0], settings.Source);
         void OwnTagSetAndFactory(int i) => _ = new DifyTagSet(shared).GetRawRepresentationFactory(settings, null, null, false);
 
         long steadyRequest;

@@ -4,7 +4,7 @@ namespace MeaiMetadata.Tagging;
 
 /// <summary>
 /// What one app id and source marker determine, and nothing else: the normalized id and the metadata pairs. Immutable,
-/// so one instance can serve every session of the app in the process (see <see cref="DifyTagSetCache"/>).
+/// so one instance can serve every session of the app in the process (see <see cref="DifyTagValuesCache"/>).
 /// </summary>
 internal sealed class DifyTagValues
 {

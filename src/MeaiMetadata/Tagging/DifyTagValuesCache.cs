@@ -20,7 +20,7 @@ namespace MeaiMetadata.Tagging;
 /// <para>Ids longer than <see cref="MaxCachedIdLength"/> are never kept: they are not real app ids, and the cache must
 /// not hold large strings.</para>
 /// </remarks>
-internal static class DifyTagSetCache
+internal static class DifyTagValuesCache
 {
     /// <summary>The most entries kept.</summary>
     public const int Capacity = 1024;

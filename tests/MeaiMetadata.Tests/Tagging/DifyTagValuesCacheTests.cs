@@ -8,11 +8,11 @@ using Microsoft.Extensions.Time.Testing;
 namespace MeaiMetadata.Tests.Tagging;
 
 [Collection(SerialTests.Name)]
-public sealed class DifyTagSetCacheTests : IDisposable
+public sealed class DifyTagValuesCacheTests : IDisposable
 {
-    public DifyTagSetCacheTests() => DifyTagSetCache.Clear(); // other tests leave it full of their random ids
+    public DifyTagValuesCacheTests() => DifyTagValuesCache.Clear(); // other tests leave it full of their random ids
 
-    public void Dispose() => DifyTagSetCache.Clear(); // and back on the system clock
+    public void Dispose() => DifyTagValuesCache.Clear(); // and back on the system clock
 
     private static DifyTagSet SessionTags(string appId)
     {
@@ -27,9 +27,9 @@ public sealed class DifyTagSetCacheTests : IDisposable
     {
         string id = "cache-" + Guid.NewGuid();
 
-        DifyTagValues first = DifyTagSetCache.Get(id, "dify");
+        DifyTagValues first = DifyTagValuesCache.Get(id, "dify");
 
-        Assert.Same(first, DifyTagSetCache.Get(id, "dify"));
+        Assert.Same(first, DifyTagValuesCache.Get(id, "dify"));
         Assert.Equal(id, first.AppId);
         Assert.Equal("dify", first.Source);
     }
@@ -39,42 +39,42 @@ public sealed class DifyTagSetCacheTests : IDisposable
     {
         string id = "cache-" + Guid.NewGuid();
 
-        DifyTagValues dify = DifyTagSetCache.Get(id, "dify");
-        DifyTagValues other = DifyTagSetCache.Get(id, "other");
-        DifyTagValues none = DifyTagSetCache.Get(id, source: null);
+        DifyTagValues dify = DifyTagValuesCache.Get(id, "dify");
+        DifyTagValues other = DifyTagValuesCache.Get(id, "other");
+        DifyTagValues none = DifyTagValuesCache.Get(id, source: null);
 
         Assert.Equal(("dify", "other", (string?)null), (dify.Source, other.Source, none.Source));
-        Assert.Same(dify, DifyTagSetCache.Get(id, "dify")); // two pipelines with different markers do not evict each other
-        Assert.Same(other, DifyTagSetCache.Get(id, "other"));
-        Assert.Equal(3, DifyTagSetCache.Count);
+        Assert.Same(dify, DifyTagValuesCache.Get(id, "dify")); // two pipelines with different markers do not evict each other
+        Assert.Same(other, DifyTagValuesCache.Get(id, "other"));
+        Assert.Equal(3, DifyTagValuesCache.Count);
     }
 
     [Fact]
     public void Get_IdLongerThanAnOpenAIValue_NeverKept()
     {
-        string longest = new('k', DifyTagSetCache.MaxCachedIdLength);
+        string longest = new('k', DifyTagValuesCache.MaxCachedIdLength);
         string tooLong = longest + "k";
 
-        Assert.Same(DifyTagSetCache.Get(longest, "dify"), DifyTagSetCache.Get(longest, "dify"));
-        Assert.NotSame(DifyTagSetCache.Get(tooLong, "dify"), DifyTagSetCache.Get(tooLong, "dify"));
-        Assert.Equal(DifyTagSetCache.MaxCachedIdLength, DifyTagSetCache.Get(tooLong, "dify").AppId.Length);
-        Assert.Equal(1, DifyTagSetCache.Count);
+        Assert.Same(DifyTagValuesCache.Get(longest, "dify"), DifyTagValuesCache.Get(longest, "dify"));
+        Assert.NotSame(DifyTagValuesCache.Get(tooLong, "dify"), DifyTagValuesCache.Get(tooLong, "dify"));
+        Assert.Equal(DifyTagValuesCache.MaxCachedIdLength, DifyTagValuesCache.Get(tooLong, "dify").AppId.Length);
+        Assert.Equal(1, DifyTagValuesCache.Count);
     }
 
     [Fact]
     public void Get_WhenFull_KeepsWhatItHas_AndNewIdsGoUncached()
     {
-        DifyTagValues first = DifyTagSetCache.Get("full-0", "dify");
-        for (int i = 1; i < DifyTagSetCache.Capacity; i++)
+        DifyTagValues first = DifyTagValuesCache.Get("full-0", "dify");
+        for (int i = 1; i < DifyTagValuesCache.Capacity; i++)
         {
-            DifyTagSetCache.Get("full-" + i, "dify");
+            DifyTagValuesCache.Get("full-" + i, "dify");
         }
 
-        DifyTagValues extra = DifyTagSetCache.Get("one-too-many", "dify");
+        DifyTagValues extra = DifyTagValuesCache.Get("one-too-many", "dify");
 
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count);
-        Assert.Same(first, DifyTagSetCache.Get("full-0", "dify"));
-        Assert.NotSame(extra, DifyTagSetCache.Get("one-too-many", "dify"));
+        Assert.Equal(DifyTagValuesCache.Capacity, DifyTagValuesCache.Count);
+        Assert.Same(first, DifyTagValuesCache.Get("full-0", "dify"));
+        Assert.NotSame(extra, DifyTagValuesCache.Get("one-too-many", "dify"));
         Assert.Equal("one-too-many", extra.AppId);
     }
 
@@ -82,32 +82,32 @@ public sealed class DifyTagSetCacheTests : IDisposable
     public void Get_WhenFull_EmptiesOnAMissOnlyOnceTheRefreshIntervalHasPassed()
     {
         var time = new FakeTimeProvider();
-        DifyTagSetCache.Clear(time);
+        DifyTagValuesCache.Clear(time);
         int next = 0;
         void Flood(int ids)
         {
             for (int end = next + ids; next < end; next++)
             {
-                DifyTagSetCache.Get("flood-" + next, "dify");
+                DifyTagValuesCache.Get("flood-" + next, "dify");
             }
         }
 
-        Flood(DifyTagSetCache.Capacity + 50_000);
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // full: new ids go uncached, nothing evicted
+        Flood(DifyTagValuesCache.Capacity + 50_000);
+        Assert.Equal(DifyTagValuesCache.Capacity, DifyTagValuesCache.Count); // full: new ids go uncached, nothing evicted
 
-        time.Advance(DifyTagSetCache.RefreshInterval - TimeSpan.FromSeconds(1));
+        time.Advance(DifyTagValuesCache.RefreshInterval - TimeSpan.FromSeconds(1));
         Flood(1_000);
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // not yet
+        Assert.Equal(DifyTagValuesCache.Capacity, DifyTagValuesCache.Count); // not yet
 
         time.Advance(TimeSpan.FromSeconds(1));
         Flood(64);
-        Assert.InRange(DifyTagSetCache.Count, 0, 63); // one of these 64 misses (the clock is read on one in 64) emptied it
+        Assert.InRange(DifyTagValuesCache.Count, 0, 63); // one of these 64 misses (the clock is read on one in 64) emptied it
 
-        Flood(DifyTagSetCache.Capacity + 10);
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // filled again by the apps seen now
+        Flood(DifyTagValuesCache.Capacity + 10);
+        Assert.Equal(DifyTagValuesCache.Capacity, DifyTagValuesCache.Count); // filled again by the apps seen now
 
         Flood(1_000);
-        Assert.Equal(DifyTagSetCache.Capacity, DifyTagSetCache.Count); // and the clock restarted with the emptying
+        Assert.Equal(DifyTagValuesCache.Capacity, DifyTagValuesCache.Count); // and the clock restarted with the emptying
     }
 
     [Fact]
@@ -117,14 +117,14 @@ public sealed class DifyTagSetCacheTests : IDisposable
         var seen = new DifyTagValues[Threads][];
         await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
         {
-            seen[t] = [.. Enumerable.Range(0, 2 * DifyTagSetCache.Capacity).Select(i => DifyTagSetCache.Get("shared-" + (i % 700), "dify"))];
+            seen[t] = [.. Enumerable.Range(0, 2 * DifyTagValuesCache.Capacity).Select(i => DifyTagValuesCache.Get("shared-" + (i % 700), "dify"))];
         })));
 
-        Assert.Equal(700, DifyTagSetCache.Count);
+        Assert.Equal(700, DifyTagValuesCache.Count);
         for (int i = 0; i < 700; i++)
         {
             // Racing first sightings may each build a value; every later one is the kept one.
-            DifyTagValues kept = DifyTagSetCache.Get("shared-" + i, "dify");
+            DifyTagValues kept = DifyTagValuesCache.Get("shared-" + i, "dify");
             Assert.All(seen, s => Assert.Same(kept, s[i + 700]));
         }
     }
@@ -180,8 +180,8 @@ public sealed class DifyTagSetCacheTests : IDisposable
         GC.Collect();
 
         Assert.False(logger.IsAlive, "something process-wide keeps the client layer's logger alive");
-        Assert.Equal("kept-app", DifyTagSetCache.Get("kept-app", "dify").AppId);
-        Assert.Equal(1, DifyTagSetCache.Count); // the values stayed cached
+        Assert.Equal("kept-app", DifyTagValuesCache.Get("kept-app", "dify").AppId);
+        Assert.Equal(1, DifyTagValuesCache.Count); // the values stayed cached
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
