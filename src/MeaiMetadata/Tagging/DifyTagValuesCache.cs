@@ -35,7 +35,7 @@ internal static class DifyTagValuesCache
 
     private static readonly ConcurrentDictionary<(string AppId, string? Source), DifyTagValues> s_values = new();
     private static TimeProvider s_time = TimeProvider.System;
-    private static int s_count; // may drift a little from the real count while an emptying races with adds; reset by each
+    private static int s_count; // may drift a little from the real count while an emptying races with adds; reset by each emptying
     private static long s_clearedAt = TimeProvider.System.GetTimestamp();
 
     [ThreadStatic]
