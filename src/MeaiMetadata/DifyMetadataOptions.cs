@@ -39,11 +39,12 @@ public sealed class DifyMetadataOptions
     /// <remarks>
     /// This lets a gateway that sets the baggage item tag the LLM calls of every downstream service through OpenTelemetry's
     /// own propagation. A session (or <see cref="AppIdResolver"/>) always wins over baggage. Baggage arrives in an HTTP
-    /// header that any client can send, so it is off by default: switch it on only in services whose incoming baggage
-    /// comes from a trusted edge that strips <c>dify.app_id</c> from untrusted callers.
+    /// header that any client can send: the edge (gateway / reverse proxy) must strip <c>dify.app_id</c> from the
+    /// <c>baggage</c> header of untrusted callers, and a service that takes requests from the internet directly should
+    /// set this to <see langword="false"/>.
     /// </remarks>
-    /// <value>The default value is <see langword="false"/>.</value>
-    public bool AppIdFromBaggage { get; set; }
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool AppIdFromBaggage { get; set; } = true;
 
     /// <summary>Gets or sets how many distinct app ids the metrics report as tag values; the others are reported as <c>other</c>.</summary>
     /// <remarks>A guard against unbounded metric cardinality. The count is kept per client layer.</remarks>

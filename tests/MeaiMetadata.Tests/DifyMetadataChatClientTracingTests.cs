@@ -109,16 +109,17 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
     }
 
     [Fact]
-    public async Task Baggage_OffByDefault_HeaderCannotChooseTheApp()
+    public async Task Baggage_ReadByDefault_OutsideASession()
     {
+        // Issue #5: a gateway's baggage tags downstream calls with no configuration (the edge strips untrusted baggage).
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
 
         using Activity activity = _source.StartActivity("incoming request")!;
-        activity.SetBaggage("dify.app_id", "chosen-by-a-client");
+        activity.SetBaggage("dify.app_id", "from-gateway");
         await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
 
-        Assert.Empty(inner.LastChat.Metadata);
-        Assert.False(new DifyMetadataOptions().AppIdFromBaggage);
+        Assert.Equal("from-gateway", inner.LastChat.Metadata["dify_app_id"]);
+        Assert.True(new DifyMetadataOptions().AppIdFromBaggage);
     }
 
     [Fact]

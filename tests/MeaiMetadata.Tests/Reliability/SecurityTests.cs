@@ -95,7 +95,7 @@ public sealed class SecurityTests
         await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = false }).GetResponseAsync("hi");
         Assert.Empty(inner.LastChat.Metadata);
 
-        // On (the default at the time of writing): any caller able to set the baggage header chooses the attribution.
+        // On (the default): any caller able to set the baggage header chooses the attribution, hence the edge must strip it.
         await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true }).GetResponseAsync("hi");
         Assert.Equal("from-a-header", inner.LastChat.Metadata["dify_app_id"]);
     }
