@@ -43,7 +43,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     // Replaced as a whole when options change, so a request always sees one consistent snapshot.
     private volatile DifyMetadataSettings _settings;
 
-    // The tags of the last id found by the resolver or in baggage: an id that keeps coming back is normalized once.
+    // This layer's tag sets (its raw-options factories) per app, over the process-wide values: weak on the values, and
+    // gone with this layer, so nothing of the layer outlives it. _lastFound short-cuts the table for a repeated app.
+    private static readonly ConditionalWeakTable<DifyTagValues, DifyTagSet>.CreateValueCallback s_newTagSet = static values => new DifyTagSet(values);
+    private readonly ConditionalWeakTable<DifyTagValues, DifyTagSet> _tagSets = new();
     private DifyTagSet? _lastFound;
 
     private string? _defaultModelId;
@@ -241,14 +244,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         else if (DifySession.Current is { } session)
         {
-            DifyTagSet? sessionTags = session.GetTags(settings.Source);
-            if (sessionTags is null)
+            DifyTagValues? sessionValues = session.GetValues(settings.Source);
+            if (sessionValues is null)
             {
                 Log.NotTagged(settings.Logger, "the session's app id is empty");
                 settings.Count(DifyMetadataMetrics.NoSession);
+                return null;
             }
 
-            return sessionTags;
+            return TagSetFor(sessionValues);
         }
         else
         {
@@ -269,9 +273,21 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return last;
         }
 
-        last = new DifyTagSet(DifyTagValuesCache.Get(appId, settings.Source)); // shared values, this layer's own factories
-        _lastFound = last;
-        return last;
+        return TagSetFor(DifyTagValuesCache.Get(appId, settings.Source));
+    }
+
+    /// <summary>Gets this layer's tag set over <paramref name="values"/>: the last one, one from this layer's table, or new.</summary>
+    private DifyTagSet TagSetFor(DifyTagValues values)
+    {
+        DifyTagSet? tags = _lastFound;
+        if (tags is null || !ReferenceEquals(tags.Values, values))
+        {
+            // Values the process-wide cache did not keep die with their session or request: no table entry for them.
+            tags = values.IsShared ? _tagSets.GetValue(values, s_newTagSet) : new DifyTagSet(values);
+            _lastFound = tags;
+        }
+
+        return tags;
     }
 
     private static IReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyTagSet tags, DifyMetadataSettings settings)

@@ -27,8 +27,8 @@ public sealed class DifySession
     private static readonly AsyncLocal<Scope?> s_current = new();
     private static readonly ActivitySource s_activitySource = new(DifyMetadataTelemetry.MeterName);
 
-    // The tags for this session, built once (normalized) and reused by every request made in it.
-    private DifyTagSet? _tags;
+    // The normalized values of this session's app id (shared process-wide), looked up once and reused by every request.
+    private DifyTagValues? _values;
 
     private DifySession(string appId)
     {
@@ -97,22 +97,22 @@ public sealed class DifySession
     /// <returns>A scope that ends the session when disposed.</returns>
     public static IDisposable Begin(Guid appId) => Begin(appId.ToString("D", CultureInfo.InvariantCulture));
 
-    /// <summary>Gets the normalized tags of this session for the given source marker, or <see langword="null"/> for an empty app id.</summary>
-    internal DifyTagSet? GetTags(string? source)
+    /// <summary>Gets the normalized values of this session's app id for the given source marker, or <see langword="null"/> for an empty app id.</summary>
+    internal DifyTagValues? GetValues(string? source)
     {
         if (AppId.Length == 0)
         {
             return null;
         }
 
-        DifyTagSet? tags = _tags;
-        if (tags is null || !string.Equals(tags.Source, source, StringComparison.Ordinal))
+        DifyTagValues? values = _values;
+        if (values is null || !string.Equals(values.Source, source, StringComparison.Ordinal))
         {
-            tags = new DifyTagSet(DifyTagValuesCache.Get(AppId, source)); // shared values, this session's own factories
-            _tags = tags;
+            values = DifyTagValuesCache.Get(AppId, source);
+            _values = values;
         }
 
-        return tags;
+        return values;
     }
 
     private sealed class Scope(DifySession session, Scope? parent, Activity? activity) : IDisposable

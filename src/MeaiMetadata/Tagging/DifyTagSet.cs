@@ -4,13 +4,13 @@ using Microsoft.Extensions.AI;
 namespace MeaiMetadata.Tagging;
 
 /// <summary>
-/// The tags of one app id as one session (or one client layer's resolver path) uses them: the shared, immutable
-/// <see cref="DifyTagValues"/>, and the raw-options factories this owner handed out last.
+/// The tags of one app id as one client layer uses them: the shared, immutable <see cref="DifyTagValues"/>, and the
+/// raw-options factories this layer handed out last for the app.
 /// </summary>
 /// <remarks>
-/// The factories stay with their owner, never in the process-wide cache: they hold the client layer's settings (logger,
-/// meter) and the caller's own factory, which may capture request data, so they must not outlive the session or client
-/// nor be overwritten by another layer's requests for the same app.
+/// Owned by one <see cref="DifyMetadataChatClient"/> (its table of tag sets), never by the process-wide cache: the
+/// factories hold the layer's settings (logger, meter) and the caller's own factory, which may capture request data, so
+/// they must not outlive the layer nor be overwritten by another layer's requests for the same app.
 /// </remarks>
 internal sealed class DifyTagSet
 {

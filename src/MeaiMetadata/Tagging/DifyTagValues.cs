@@ -18,6 +18,10 @@ internal sealed class DifyTagValues
         Source = source;
     }
 
+    /// <summary>Gets or sets a value indicating whether this instance is kept by <see cref="DifyTagValuesCache"/> (set before
+    /// it is published there), so client layers may key per-app state on it.</summary>
+    public bool IsShared { get; internal set; }
+
     /// <summary>Gets the app id as it was given.</summary>
     public string InputAppId { get; }
 

@@ -60,6 +60,7 @@ internal static class DifyTagValuesCache
         values = new DifyTagValues(appId, source);
         if (Volatile.Read(ref s_count) < Capacity)
         {
+            values.IsShared = true; // before it is published; if another thread wins the add, this one dies young anyway
             if (s_values.TryAdd((appId, source), values))
             {
                 Interlocked.Increment(ref s_count);

@@ -14,11 +14,11 @@ public sealed class DifyTagValuesCacheTests : IDisposable
 
     public void Dispose() => DifyTagValuesCache.Clear(); // and back on the system clock
 
-    private static DifyTagSet SessionTags(string appId)
+    private static DifyTagValues SessionValues(string appId)
     {
         using (DifySession.Begin(appId))
         {
-            return DifySession.Current!.GetTags("dify")!;
+            return DifySession.Current!.GetValues("dify")!;
         }
     }
 
@@ -130,20 +130,63 @@ public sealed class DifyTagValuesCacheTests : IDisposable
     }
 
     [Fact]
-    public void Sessions_OfTheSameApp_ShareValues_NotTagSets()
+    public void Sessions_OfTheSameApp_ShareValues()
     {
         string a = "tenant-a-" + Guid.NewGuid();
         string b = "tenant-b-" + Guid.NewGuid();
 
-        DifyTagSet first = SessionTags(a);
-        DifyTagSet second = SessionTags(a);
-        DifyTagSet other = SessionTags(b);
+        DifyTagValues first = SessionValues(a);
+        DifyTagValues second = SessionValues(a);
+        DifyTagValues other = SessionValues(b);
 
-        Assert.NotSame(first, second); // each session owns its tag set and its factories
-        Assert.Same(first.Values, second.Values); // the normalized id and pairs are built once
-        Assert.NotSame(first.Values, other.Values);
+        Assert.Same(first, second); // the normalized id and pairs are built once
+        Assert.NotSame(first, other);
+        Assert.True(first.IsShared);
         Assert.Equal(a, first.AppId);
         Assert.Equal(b, other.AppId);
+    }
+
+    [Fact]
+    public async Task OneLayer_SessionsOfTheSameApp_ShareItsFactory_OtherApps_DoNot()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        using var layer = new DifyMetadataChatClient(inner);
+        async Task<Func<IChatClient, object?>> FactoryOfANewSession(string appId)
+        {
+            using (DifySession.Begin(appId))
+            {
+                await layer.GetResponseAsync("hi");
+                Assert.Equal(appId, inner.LastChat.Metadata["dify_app_id"]);
+                return inner.LastOptions!.RawRepresentationFactory!;
+            }
+        }
+
+        Func<IChatClient, object?> a1 = await FactoryOfANewSession("app-a");
+        Func<IChatClient, object?> b1 = await FactoryOfANewSession("app-b");
+        Func<IChatClient, object?> a2 = await FactoryOfANewSession("app-a");
+
+        Assert.Same(a1, a2); // one request per session, apps alternating: still no new factory for app-a
+        Assert.NotSame(a1, b1);
+    }
+
+    [Fact]
+    public async Task UncachedIds_AreTaggedCorrectly_AndLeaveNoEntryInTheLayer()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        using var layer = new DifyMetadataChatClient(inner);
+        string tooLong = new('x', DifyTagValuesCache.MaxCachedIdLength + 1);
+
+        using (DifySession.Begin(tooLong))
+        {
+            await layer.GetResponseAsync("hi");
+            Func<IChatClient, object?> first = inner.LastOptions!.RawRepresentationFactory!;
+            await layer.GetResponseAsync("again");
+            Assert.Same(first, inner.LastOptions!.RawRepresentationFactory); // the same session reuses it
+        }
+
+        Assert.Equal(tooLong[..DifyTagValuesCache.MaxCachedIdLength], inner.LastChat.Metadata["dify_app_id"]);
+        Assert.False(DifySession.Current is not null);
+        Assert.Equal(0, DifyTagValuesCache.Count);
     }
 
     [Fact]
@@ -175,9 +218,12 @@ public sealed class DifyTagValuesCacheTests : IDisposable
         // The cache holds values only: once a session and its client layer are gone, their logger can be collected.
         WeakReference logger = TagOnceThroughAThrowawayLayer("kept-app");
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
+        // The layer's table (a ConditionalWeakTable) frees its entries from a finalizer, which may take a few rounds.
+        for (int round = 0; round < 10 && logger.IsAlive; round++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
 
         Assert.False(logger.IsAlive, "something process-wide keeps the client layer's logger alive");
         Assert.Equal("kept-app", DifyTagValuesCache.Get("kept-app", "dify").AppId);
