@@ -43,10 +43,12 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     // Replaced as a whole when options change, so a request always sees one consistent snapshot.
     private volatile DifyMetadataSettings _settings;
 
-    // This layer's tag sets (its raw-options factories) per app, over the process-wide values: weak on the values, and
-    // gone with this layer, so nothing of the layer outlives it. _lastFound short-cuts the table for a repeated app.
+    // This layer's tag sets (its raw-options factories) per app, over the process-wide values: weak on the values, emptied
+    // on Dispose, so nothing of the layer outlives it. Created on first use (a layer that never sees a cached app id pays
+    // nothing). _lastFound short-cuts the table for a repeated app. Each tag set keeps the last caller factory per call
+    // shape of its app: at most two per cached app id while this layer lives.
     private static readonly ConditionalWeakTable<DifyTagValues, DifyTagSet>.CreateValueCallback s_newTagSet = static values => new DifyTagSet(values);
-    private readonly ConditionalWeakTable<DifyTagValues, DifyTagSet> _tagSets = new();
+    private ConditionalWeakTable<DifyTagValues, DifyTagSet>? _tagSets;
     private DifyTagSet? _lastFound;
 
     private string? _defaultModelId;
@@ -139,6 +141,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         if (disposing)
         {
             _optionsSubscription?.Dispose();
+            _tagSets?.Clear(); // the values stay cached; this layer's factories (and what they hold) go now, not at finalization
+            _lastFound = null;
         }
 
         base.Dispose(disposing);
@@ -283,7 +287,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         if (tags is null || !ReferenceEquals(tags.Values, values))
         {
             // Values the process-wide cache did not keep die with their session or request: no table entry for them.
-            tags = values.IsShared ? _tagSets.GetValue(values, s_newTagSet) : new DifyTagSet(values);
+            tags = values.IsShared
+                ? LazyInitializer.EnsureInitialized(ref _tagSets).GetValue(values, s_newTagSet)
+                : new DifyTagSet(values);
             _lastFound = tags;
         }
 

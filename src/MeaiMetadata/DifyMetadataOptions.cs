@@ -41,7 +41,8 @@ public sealed class DifyMetadataOptions
     /// own propagation. A session (or <see cref="AppIdResolver"/>) always wins over baggage. Baggage arrives in an HTTP
     /// header that any client can send: the edge (gateway / reverse proxy) must strip <c>dify.app_id</c> from the
     /// <c>baggage</c> header of untrusted callers, and a service that takes requests from the internet directly should
-    /// set this to <see langword="false"/>.
+    /// set this to <see langword="false"/>. (Unstripped, such a header could also fill the process-wide cache of normalized
+    /// app ids with junk: real apps would then take the uncached path, still tagged correctly, only slower.)
     /// </remarks>
     /// <value>The default value is <see langword="true"/>.</value>
     public bool AppIdFromBaggage { get; set; } = true;

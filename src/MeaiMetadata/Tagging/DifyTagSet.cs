@@ -22,7 +22,7 @@ internal sealed class DifyTagSet
     /// <summary>Initializes a new instance over shared values.</summary>
     public DifyTagSet(DifyTagValues values) => Values = values;
 
-    /// <summary>Initializes a new instance over values of its own (tests, and ids the cache does not keep).</summary>
+    /// <summary>Initializes a new instance over values of its own (tests).</summary>
     public DifyTagSet(string appId, string? source)
         : this(new DifyTagValues(appId, source))
     {

@@ -3,8 +3,9 @@ using System.Collections.ObjectModel;
 namespace MeaiMetadata.Tagging;
 
 /// <summary>
-/// What one app id and source marker determine, and nothing else: the normalized id and the metadata pairs. Immutable,
-/// so one instance can serve every session of the app in the process (see <see cref="DifyTagValuesCache"/>).
+/// What one app id and source marker determine, and nothing else: the normalized id and the metadata pairs. These never
+/// change after construction, so one instance can serve every session of the app in the process (see
+/// <see cref="DifyTagValuesCache"/>).
 /// </summary>
 internal sealed class DifyTagValues
 {
@@ -18,8 +19,10 @@ internal sealed class DifyTagValues
         Source = source;
     }
 
-    /// <summary>Gets or sets a value indicating whether this instance is kept by <see cref="DifyTagValuesCache"/> (set before
-    /// it is published there), so client layers may key per-app state on it.</summary>
+    /// <summary>Gets a value indicating whether this instance was offered to <see cref="DifyTagValuesCache"/> (set before it is
+    /// published there), so client layers may key per-app state on it; it then lives while the cache or a session holds it.
+    /// (A thread that loses the race to add the same id keeps an offered instance that dies young: one short-lived table
+    /// entry, harmless.)</summary>
     public bool IsShared { get; internal set; }
 
     /// <summary>Gets the app id as it was given.</summary>

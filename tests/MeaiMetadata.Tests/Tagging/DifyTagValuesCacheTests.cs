@@ -170,7 +170,7 @@ public sealed class DifyTagValuesCacheTests : IDisposable
     }
 
     [Fact]
-    public async Task UncachedIds_AreTaggedCorrectly_AndLeaveNoEntryInTheLayer()
+    public async Task UncachedIds_AreTaggedCorrectly_AndNotCached()
     {
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
         using var layer = new DifyMetadataChatClient(inner);
@@ -185,12 +185,12 @@ public sealed class DifyTagValuesCacheTests : IDisposable
         }
 
         Assert.Equal(tooLong[..DifyTagValuesCache.MaxCachedIdLength], inner.LastChat.Metadata["dify_app_id"]);
-        Assert.False(DifySession.Current is not null);
+        Assert.Null(DifySession.Current);
         Assert.Equal(0, DifyTagValuesCache.Count);
     }
 
     [Fact]
-    public async Task AnotherLayer_TaggingTheSameApp_DoesNotReplaceThisSessionsFactory()
+    public async Task AnotherLayer_TaggingTheSameApp_DoesNotReplaceThisLayersFactory()
     {
         var innerA = new OpenAIStandInClient(StandInApi.ChatCompletions);
         var innerB = new OpenAIStandInClient(StandInApi.ChatCompletions);
