@@ -48,7 +48,8 @@ public sealed class DifyMetadataOptions
     public bool AppIdFromBaggage { get; set; } = true;
 
     /// <summary>Gets or sets how many distinct app ids the metrics report as tag values; the others are reported as <c>other</c>.</summary>
-    /// <remarks>A guard against unbounded metric cardinality. The count is kept per client layer.</remarks>
+    /// <remarks>A guard against unbounded metric cardinality. The count is kept per meter (the meter of the
+    /// <c>IMeterFactory</c> in DI, or the process-wide one), so it holds whatever the client layers' lifetime.</remarks>
     /// <value>The default value is 1,000.</value>
     public int MaxMetricAppIds { get; set; } = 1_000;
 
@@ -71,6 +72,10 @@ public sealed class DifyMetadataOptions
     /// <see cref="Providers.DifyProviderMapping.OpenAIResponses"/>.</value>
     public IList<Providers.DifyProviderMapping> ProviderMappings { get; private set; } =
         [Providers.DifyProviderMapping.OpenAIChatCompletions, Providers.DifyProviderMapping.OpenAIResponses];
+
+    /// <summary>Gets or sets why binding these options from configuration failed (a value of the wrong type), or
+    /// <see langword="null"/>; such options are invalid.</summary>
+    internal string? ConfigurationError { get; set; }
 
     /// <summary>Returns a copy whose changes do not reach this instance.</summary>
     internal DifyMetadataOptions Clone()

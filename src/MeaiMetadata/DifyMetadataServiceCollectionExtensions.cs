@@ -25,7 +25,11 @@ public static class DifyMetadataServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
 
-        Register(services, name).Bind(configuration);
+        // Bound by hand (not OptionsBuilder.Bind) so that a value the binder cannot convert (StorePolicy "Nope") is an
+        // invalid option like any other: it stops the host at start-up, and a reload that brings it is refused and logged
+        // instead of throwing to whoever reloaded.
+        Register(services, name).Configure(options => Bind(configuration, options));
+        services.AddSingleton<IOptionsChangeTokenSource<DifyMetadataOptions>>(new ConfigurationChangeTokenSource<DifyMetadataOptions>(name, configuration));
         return services;
     }
 
@@ -62,6 +66,18 @@ public static class DifyMetadataServiceCollectionExtensions
         registrations.Names.Add(name);
 
         return services.AddOptions<DifyMetadataOptions>(name).ValidateOnStart();
+    }
+
+    private static void Bind(IConfiguration configuration, DifyMetadataOptions options)
+    {
+        try
+        {
+            configuration.Bind(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            options.ConfigurationError = ex.Message;
+        }
     }
 
     private static DifyMetadataRegistrations AddRegistrations(IServiceCollection services)

@@ -1,6 +1,7 @@
 using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Tagging;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata;
@@ -51,12 +52,17 @@ internal sealed class DifyMetadataSettings
             throw new ArgumentException(error, nameof(options));
         }
 
-        return new DifyMetadataSettings(options, logger, metrics ?? new DifyMetadataMetrics(meterFactory: null));
+        return new DifyMetadataSettings(options, logger, metrics ?? DifyMetadataMetrics.For(meterFactory: null));
     }
 
     /// <summary>Returns why <paramref name="options"/> are invalid, or <see langword="null"/> when they are valid.</summary>
     public static string? Validate(DifyMetadataOptions options)
     {
+        if (options.ConfigurationError is { } configurationError)
+        {
+            return $"{nameof(DifyMetadataOptions)} could not be bound from configuration: {configurationError}";
+        }
+
         if (options.Source is { } source && MetadataText.NeedsNormalizing(source, MetadataLimits.MaxValueLength))
         {
             return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.Source)} must be at most {MetadataLimits.MaxValueLength} " +
@@ -83,5 +89,33 @@ internal sealed class DifyMetadataSettings
     }
 
     /// <summary>Records one request's outcome.</summary>
-    public void Count(string outcome, DifyTagSet? tags = null) => Metrics.RecordRequest(outcome, tags, MaxMetricAppIds);
+    public void Count(string outcome, string? appId = null) => Metrics.RecordRequest(outcome, appId, MaxMetricAppIds);
+
+    /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>
+    public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming)
+    {
+        foreach (DifyProviderMapping mapping in ProviderMappings)
+        {
+            if (mapping.CanCreateFor(providerClient, streaming))
+            {
+                return mapping;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Returns the first mapping that can apply to <paramref name="rawOptions"/>, or <see langword="null"/>.</summary>
+    public DifyProviderMapping? MappingFor(object rawOptions)
+    {
+        foreach (DifyProviderMapping mapping in ProviderMappings)
+        {
+            if (mapping.CanApply(rawOptions))
+            {
+                return mapping;
+            }
+        }
+
+        return null;
+    }
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata;
 
@@ -13,11 +11,14 @@ namespace MeaiMetadata;
 /// Concurrent flows never see each other's session.
 /// </para>
 /// <para>
-/// Scopes nest. Disposing a scope ends its session in every flow that sees it. The current session is always the innermost
-/// session that has not ended: disposing an outer scope before an inner one ends only the outer session, the inner one stays
-/// current until it is disposed, and then the nearest session that is still open (if any) becomes current again.
-/// Disposing a scope twice does nothing.
+/// Scopes nest. Disposing a scope ends its session in every flow that sees it, including tasks that captured it and run
+/// later: an ended session tags nothing. The current session is always the innermost session that has not ended:
+/// disposing an outer scope before an inner one ends only the outer session, the inner one stays current until it is
+/// disposed, and then the nearest session that is still open (if any) becomes current again. Disposing a scope twice does
+/// nothing.
 /// </para>
+/// <para>A session never starts, changes or ends an <see cref="System.Diagnostics.Activity"/>: the application's spans are
+/// created, sampled and parented exactly as without it.</para>
 /// <para>Only trusted code should start a session: the app id is what usage is attributed to. Never take it from an
 /// unauthenticated request header.</para>
 /// <para>This type is thread-safe.</para>
@@ -25,18 +26,19 @@ namespace MeaiMetadata;
 public sealed class DifySession
 {
     private static readonly AsyncLocal<Scope?> s_current = new();
-    private static readonly ActivitySource s_activitySource = new(DifyMetadataTelemetry.MeterName);
 
-    // The normalized values of this session's app id (shared process-wide), looked up once and reused by every request.
-    private DifyTagValues? _values;
-
-    private DifySession(string appId)
+    private DifySession(string appId, bool propagatesAsBaggage)
     {
         AppId = appId;
+        PropagatesAsBaggage = propagatesAsBaggage;
     }
 
     /// <summary>Gets the app id of this session, exactly as it was given to <see cref="Begin(string)"/>.</summary>
     public string AppId { get; }
+
+    /// <summary>Gets a value indicating whether outgoing HTTP calls made inside this session carry its app id as the W3C
+    /// Baggage item <c>dify.app_id</c> (through <see cref="Http.DifyBaggageHandler"/>).</summary>
+    public bool PropagatesAsBaggage { get; }
 
     /// <summary>Gets the innermost session that is open in the current async flow, or <see langword="null"/> if none is.</summary>
     /// <remarks>This value flows across async calls.</remarks>
@@ -64,25 +66,18 @@ public sealed class DifySession
     /// <summary>Starts a session for <paramref name="appId"/>, optionally carrying the id to other services as W3C Baggage.</summary>
     /// <param name="appId">The app id to attribute requests to.</param>
     /// <param name="propagateAsBaggage">
-    /// <see langword="true"/> to also start an <see cref="Activity"/> named <c>dify.session</c> (from the activity source
-    /// <see cref="DifyMetadataTelemetry.MeterName"/>) that carries the baggage item <c>dify.app_id</c>, so outgoing HTTP calls
-    /// made inside the session propagate it (<see cref="DifyMetadataOptions.AppIdFromBaggage"/> reads it downstream).
-    /// Add the source <c>MeaiMetadata</c> to your tracing to keep that span in your traces.
+    /// <see langword="true"/> to also send the app id as the W3C Baggage item <c>dify.app_id</c> on outgoing HTTP calls made
+    /// inside the session by an <see cref="HttpClient"/> whose pipeline has a <see cref="Http.DifyBaggageHandler"/>
+    /// (<c>AddDifyBaggage()</c> on an <c>IHttpClientBuilder</c>, or the handler itself); downstream,
+    /// <see cref="DifyMetadataOptions.AppIdFromBaggage"/> reads it. No <see cref="System.Diagnostics.Activity"/> is started.
     /// </param>
-    /// <returns>A scope that ends the session (and stops its activity) when disposed.</returns>
+    /// <returns>A scope that ends the session when disposed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="appId"/> is <see langword="null"/>.</exception>
     public static IDisposable Begin(string appId, bool propagateAsBaggage)
     {
         ArgumentNullException.ThrowIfNull(appId);
 
-        Activity? activity = null;
-        if (propagateAsBaggage)
-        {
-            activity = s_activitySource.StartActivity("dify.session") ?? new Activity("dify.session").Start();
-            activity.SetBaggage(DifyMetadataTelemetry.AppIdTag, appId);
-        }
-
-        var scope = new Scope(new DifySession(appId), s_current.Value, activity);
+        var scope = new Scope(new DifySession(appId, propagateAsBaggage), s_current.Value);
         s_current.Value = scope;
         return scope;
     }
@@ -97,25 +92,7 @@ public sealed class DifySession
     /// <returns>A scope that ends the session when disposed.</returns>
     public static IDisposable Begin(Guid appId) => Begin(appId.ToString("D", CultureInfo.InvariantCulture));
 
-    /// <summary>Gets the normalized values of this session's app id for the given source marker, or <see langword="null"/> for an empty app id.</summary>
-    internal DifyTagValues? GetValues(string? source)
-    {
-        if (AppId.Length == 0)
-        {
-            return null;
-        }
-
-        DifyTagValues? values = _values;
-        if (values is null || !string.Equals(values.Source, source, StringComparison.Ordinal))
-        {
-            values = DifyTagValuesCache.Get(AppId, source);
-            _values = values;
-        }
-
-        return values;
-    }
-
-    private sealed class Scope(DifySession session, Scope? parent, Activity? activity) : IDisposable
+    private sealed class Scope(DifySession session, Scope? parent) : IDisposable
     {
         private volatile bool _disposed;
 
@@ -133,7 +110,6 @@ public sealed class DifySession
             }
 
             _disposed = true;
-            StopActivity();
 
             // Only the flow in which this scope is the innermost one changes its current value; every other flow
             // skips the ended session when it reads Current.
@@ -146,28 +122,6 @@ public sealed class DifySession
                 }
 
                 s_current.Value = open;
-            }
-        }
-
-        // Activity.Stop makes the activity's parent current whatever was current before: keep another flow's or an inner
-        // scope's activity current, and never leave an ended session's activity (and its baggage) current.
-        private void StopActivity()
-        {
-            if (activity is null)
-            {
-                return;
-            }
-
-            Activity? current = Activity.Current;
-            activity.Stop();
-            if (!ReferenceEquals(current, activity))
-            {
-                Activity.Current = current;
-            }
-
-            while (Activity.Current is { IsStopped: true } stopped)
-            {
-                Activity.Current = stopped.Parent;
             }
         }
     }

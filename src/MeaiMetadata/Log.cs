@@ -34,8 +34,8 @@ internal static partial class Log
         return keys.Count <= MaxKeys ? list : $"{list}, and {keys.Count - MaxKeys} more";
     }
 
-    [LoggerMessage(1, LogLevel.Debug, "Tagging the request with app id '{AppId}'.")]
-    public static partial void Tagging(ILogger logger, string appId);
+    [LoggerMessage(1, LogLevel.Debug, "Request tagged with app id '{AppId}' (from the {Origin}); store: {Store}.")]
+    public static partial void Tagged(ILogger logger, string appId, string origin, string store);
 
     [LoggerMessage(2, LogLevel.Debug, "Request not tagged: {Reason}.")]
     public static partial void NotTagged(ILogger logger, string reason);
@@ -55,18 +55,30 @@ internal static partial class Log
     [LoggerMessage(7, LogLevel.Warning, "The caller's AdditionalProperties[\"metadata\"] is a {Type}, not a string dictionary; it is replaced by the tags.")]
     public static partial void UnreadableCallerMetadata(ILogger logger, string type);
 
-    [LoggerMessage(8, LogLevel.Debug, "No OpenAI mapping for {Type}; the raw options are left untouched.")]
+    [LoggerMessage(8, LogLevel.Debug, "No provider mapping for {Type}: the raw request options carry no tags.")]
     public static partial void NoMapping(ILogger logger, string type);
 
-    [LoggerMessage(9, LogLevel.Debug, "Metadata not attached to the {Api} request: store is not enabled for it.")]
-    public static partial void StoreNotEnabled(ILogger logger, string api);
+    [LoggerMessage(9, LogLevel.Debug, "The caller's raw {Api} options set their own store flag: metadata {What} after all.")]
+    public static partial void RawOptionsDecided(ILogger logger, string api, string what);
 
     [LoggerMessage(10, LogLevel.Warning, "Tagging the raw request options failed; the request goes out as the caller built it.")]
     public static partial void TaggingFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(11, LogLevel.Error, "Changed DifyMetadata options are invalid and were not applied; the previous options stay in force. {Reason}")]
+    public static partial void OptionsChangeRejected(ILogger logger, string reason);
+
     [LoggerMessage(12, LogLevel.Debug, "Removed dify_app_id/dify_source that the caller put on a request the layer does not tag.")]
     public static partial void ReservedKeysRemoved(ILogger logger);
 
-    [LoggerMessage(11, LogLevel.Error, "Changed DifyMetadata options are invalid and were not applied; the previous options stay in force. {Reason}")]
-    public static partial void OptionsChangeRejected(ILogger logger, string reason);
+    [LoggerMessage(13, LogLevel.Debug, "Request of app id '{AppId}' (from the {Origin}) not tagged: {Reason}.")]
+    public static partial void AppNotTagged(ILogger logger, string appId, string origin, string reason);
+
+    [LoggerMessage(14, LogLevel.Debug, "Request tagged already for this app (by an outer layer, or on an earlier pass of the same options): passed on as it is.")]
+    public static partial void AlreadyTagged(ILogger logger);
+
+    [LoggerMessage(15, LogLevel.Warning, "Deciding how to tag the request failed (the caller's options or the provider could not be read); it goes out as the caller built it, untagged.")]
+    public static partial void CallerOptionsUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Debug, "The caller's raw options ({Type}) are not what the {Api} client sends (it would ignore them); new {Api} options carry the tags instead.")]
+    public static partial void RawOptionsReplaced(ILogger logger, string type, string api);
 }

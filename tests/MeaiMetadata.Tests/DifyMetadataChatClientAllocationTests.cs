@@ -1,12 +1,9 @@
-using MeaiMetadata.Tagging;
 using MeaiMetadata.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Tests;
 
 /// <summary>The deterministic part of the cost: what the idle path allocates. Timings are benchmarked, never asserted.</summary>
-/// <remarks>Alone (serial): the repeat-id case relies on the process-wide tag-values cache, which other tests flood.</remarks>
-[Collection(SerialTests.Name)]
 public class DifyMetadataChatClientAllocationTests
 {
     private static readonly List<ChatMessage> s_messages = [new(ChatRole.User, "hi")];
@@ -69,9 +66,10 @@ public class DifyMetadataChatClientAllocationTests
     }
 
     [Fact]
-    public void InSession_AllocatesOnlyTheClone()
+    public void InSession_AllocatesTheCloneAndOneSmallRequestState()
     {
-        // The floor in a session: the ChatOptions clone and its AdditionalProperties; no closure, no delegate.
+        // In a session: the ChatOptions clone (and its AdditionalProperties when that channel is on), plus the request's own
+        // state: its decision, the request object with its raw-options factory, and the task of the call that reports it.
         var tagging = new DifyMetadataChatClient(SynchronousInner());
         var untagged = new DifyMetadataChatClient(SynchronousInner(), new DifyMetadataOptions { AdditionalPropertiesEnabled = false });
 
@@ -84,17 +82,15 @@ public class DifyMetadataChatClientAllocationTests
         }
 
         long cloneOnly = AllocatedPerCall(new CloneOnlyClient(SynchronousInner()), null);
-        Assert.Equal(cloneOnly, withoutProperties);
+        Assert.InRange(withoutProperties - cloneOnly, 1, 400);
         Assert.True(withProperties > withoutProperties);
     }
 
     [Fact]
-    public void SessionPerRequest_RepeatAppIds_CostOnlyTheSessionAndASteadyRequest()
+    public void SessionPerRequest_ManyAppIds_CostOnlyTheSessionAndASteadyRequest()
     {
-        // The server shape: every request opens a session for its app, and the apps repeat. The normalized id and the
-        // metadata pairs come from the process-wide cache, the raw-options factory from the layer's own table per app,
-        // so a request costs the session plus what a request in a long session costs.
-        DifyTagValuesCache.Clear(); // the parallel tests before this one filled it with their random ids
+        // The server shape: every request opens a session for its app. Nothing is kept per app or per session, so a
+        // request costs the session plus what a request in a long session costs, whatever the id.
         var client = new DifyMetadataChatClient(SynchronousInner());
         string[] ids = [.. Enumerable.Range(0, 100).Select(i => "repeat-app-" + i)];
         void SessionAndRequest(int i)

@@ -202,15 +202,19 @@ public class DifyMetadataChatClientTests
     // ---- the app id source ----
 
     [Fact]
-    public async Task Resolver_WinsOverSession()
+    public async Task Session_WinsOverResolver_ResolverWinsOverBaggage()
     {
         var (client, inner) = Create(StandInApi.ChatCompletions, o => o.AppIdResolver = () => "from-resolver");
+        using var activity = new System.Diagnostics.Activity("request").AddBaggage("dify.app_id", "from-baggage").Start();
 
         using (DifySession.Begin("from-session"))
         {
             await client.GetResponseAsync("hi");
         }
 
+        Assert.Equal("from-session", inner.LastChat.Metadata["dify_app_id"]);
+
+        await client.GetResponseAsync("hi");
         Assert.Equal("from-resolver", inner.LastChat.Metadata["dify_app_id"]);
     }
 
@@ -244,29 +248,24 @@ public class DifyMetadataChatClientTests
     }
 
     [Fact]
-    public async Task Resolver_SameIdTwice_ReusesTheTags()
-    {
-        var (client, inner) = Create(StandInApi.ChatCompletions, o => o.AppIdResolver = () => "same");
-
-        await client.GetResponseAsync("hi");
-        Func<IChatClient, object?>? first = inner.LastOptions!.RawRepresentationFactory;
-        await client.GetResponseAsync("hi");
-
-        Assert.Same(first, inner.LastOptions!.RawRepresentationFactory);
-    }
-
-    [Fact]
-    public async Task Session_ManyRequests_ReuseOneFactory()
+    public async Task EachRequest_GetsItsOwnFactory_BoundToItsOwnDecision()
     {
         var (client, inner) = Create(StandInApi.ChatCompletions);
 
-        using (DifySession.Begin("app"))
+        using (DifySession.Begin("first"))
         {
             await client.GetResponseAsync("hi");
-            Func<IChatClient, object?>? first = inner.LastOptions!.RawRepresentationFactory;
-            await client.GetResponseAsync("hi", new ChatOptions());
-            Assert.Same(first, inner.LastOptions!.RawRepresentationFactory);
         }
+
+        Func<IChatClient, object?> first = inner.LastOptions!.RawRepresentationFactory!;
+        using (DifySession.Begin("second"))
+        {
+            await client.GetResponseAsync("hi");
+        }
+
+        Assert.NotSame(first, inner.LastOptions!.RawRepresentationFactory);
+        Assert.Equal("first", RawMetadata.Of(first(inner))["dify_app_id"]); // a factory keeps its own request's app
+        Assert.Equal("second", inner.LastChat.Metadata["dify_app_id"]);
     }
 
     // ---- the caller's objects ----
@@ -330,7 +329,7 @@ public class DifyMetadataChatClientTests
     }
 
     [Fact]
-    public async Task CallerFactory_UnrelatedType_ReturnedUntouched()
+    public async Task CallerFactory_UnrelatedType_LeftUntouched_ClientsOwnTypeTaggedInstead()
     {
         var (client, inner) = Create(StandInApi.ChatCompletions);
         var unrelated = new Uri("https://example.invalid/");
@@ -341,7 +340,9 @@ public class DifyMetadataChatClientTests
             await client.GetResponseAsync("hi", options);
         }
 
-        Assert.Same(unrelated, inner.RawReturnedByFactory);
+        Assert.IsType<ChatCompletionOptions>(inner.RawReturnedByFactory);
+        Assert.Equal("app", inner.LastChat.Metadata["dify_app_id"]);
+        Assert.Equal("https://example.invalid/", unrelated.OriginalString);
     }
 
     [Fact]
@@ -405,7 +406,7 @@ public class DifyMetadataChatClientTests
     [Theory]
     [InlineData(false)]
     [InlineData("false")]
-    public async Task AdditionalPropertiesStoreFalse_PassesThrough(object flag)
+    public async Task AdditionalPropertiesStoreFalse_ReachesTheWire_NothingAttached(object flag)
     {
         var (client, inner) = Create(StandInApi.ChatCompletions);
         var options = new ChatOptions { AdditionalProperties = new() { ["store"] = flag } };
@@ -415,14 +416,19 @@ public class DifyMetadataChatClientTests
             await client.GetResponseAsync("hi", options);
         }
 
-        Assert.Same(options, inner.LastOptions);
+        Assert.False(inner.LastChat.StoredOutputEnabled);
         Assert.Empty(inner.LastChat.Metadata);
+        Assert.Same(flag, inner.LastOptions!.AdditionalProperties!["store"]); // the caller's own flag, as given
+        Assert.Null(options.RawRepresentationFactory);
     }
 
-    [Fact]
-    public async Task AdditionalPropertiesStoreFalseAsJson_PassesThrough()
+    [Theory]
+    [InlineData(DifyStorePolicy.EnableWhenUnset)]
+    [InlineData(DifyStorePolicy.LeaveUnset)]
+    public async Task AdditionalPropertiesStoreFalseAsJson_ReachesTheResponsesWire(DifyStorePolicy policy)
     {
-        var (client, inner) = Create(StandInApi.Responses);
+        // Absent store means "stored" on the Responses API: the caller's false must be on the wire, under either policy.
+        var (client, inner) = Create(StandInApi.Responses, o => o.StorePolicy = policy);
         var options = new ChatOptions { AdditionalProperties = new() { ["Store"] = JsonSerializer.SerializeToElement(false) } };
 
         using (DifySession.Begin("app"))
@@ -430,7 +436,8 @@ public class DifyMetadataChatClientTests
             await client.GetResponseAsync("hi", options);
         }
 
-        Assert.Same(options, inner.LastOptions);
+        Assert.False(inner.LastResponses.StoredOutputEnabled);
+        Assert.Empty(inner.LastResponses.Metadata);
     }
 
     [Fact]
@@ -446,8 +453,8 @@ public class DifyMetadataChatClientTests
 
         Assert.Null(inner.LastChat.StoredOutputEnabled);
         Assert.Empty(inner.LastChat.Metadata);
-        Assert.False(inner.LastOptions!.AdditionalProperties?.ContainsKey("store") ?? false);
-        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("store is not enabled", StringComparison.Ordinal));
+        Assert.Null(inner.LastOptions); // nothing to carry: the caller's (null) options go on as they were
+        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("store policy leaves it unset", StringComparison.Ordinal));
     }
 
     [Fact]

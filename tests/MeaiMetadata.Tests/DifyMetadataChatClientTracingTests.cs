@@ -138,22 +138,30 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
     [Fact]
     public async Task BeginWithPropagation_DownstreamServiceReadsTheBaggage()
     {
-        // Upstream: a session that propagates; the baggage is what an outgoing HTTP call would carry.
-        string? carried;
-        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        // Upstream: a propagating session; the baggage handler puts the id on the outgoing request.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1/");
+        using (DifySession.Begin("edge app, \"quoted\"", propagateAsBaggage: true))
         {
-            carried = Activity.Current?.GetBaggageItem("dify.app_id");
+            Http.DifyBaggageHandler.AddBaggage(request);
         }
 
-        Assert.Equal("edge-app", carried);
-        Assert.Null(Activity.Current?.GetBaggageItem("dify.app_id"));
-
-        // Downstream: the incoming request's activity carries the propagated baggage, and no session is open.
+        // Downstream: .NET's own propagator extracts the header onto the incoming request's activity; no session is open.
+        IEnumerable<KeyValuePair<string, string?>>? baggage = DistributedContextPropagator.Current.ExtractBaggage(
+            request,
+            static (carrier, name, out value, out values) =>
+            {
+                values = null;
+                value = ((HttpRequestMessage)carrier!).Headers.TryGetValues(name, out IEnumerable<string>? found) ? string.Join(",", found) : null;
+            });
         var inner = new OpenAIStandInClient(StandInApi.Responses);
         using Activity incoming = _source.StartActivity("downstream request")!;
-        incoming.SetBaggage("dify.app_id", carried);
-        await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true }).GetResponseAsync("hi");
+        foreach (KeyValuePair<string, string?> item in baggage!)
+        {
+            incoming.AddBaggage(item.Key, item.Value);
+        }
 
-        Assert.Equal("edge-app", inner.LastResponses.Metadata["dify_app_id"]);
+        await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
+
+        Assert.Equal("edge app, \"quoted\"", inner.LastResponses.Metadata["dify_app_id"]);
     }
 }

@@ -3,6 +3,8 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 
 namespace MeaiMetadata.Tests;
@@ -86,27 +88,51 @@ public class DifyMetadataServiceCollectionExtensionsTests
         }
     }
 
-    [Fact]
-    public async Task ConfigurationChange_ToInvalid_KeepsThePreviousOptions()
+    [Theory]
+    [InlineData("Source", "600 x s", "600 characters")]
+    [InlineData("MaxMetricAppIds", "-5", "-5")]
+    [InlineData("StorePolicy", "Nope", "'Nope'")]
+    [InlineData("Enabled", "perhaps", "'perhaps'")]
+    public async Task ConfigurationChange_ToInvalid_RefusedWithOneErrorNamingIt_NothingThrownToTheReloader(string option, string value, string named)
     {
         IConfigurationRoot configuration = Configuration(("DifyMetadata:Source", "good"));
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
-        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        var collector = new FakeLogCollector();
+        var services = new ServiceCollection()
+            .AddLogging(b => b.AddProvider(new FakeLoggerProvider(collector)).SetMinimumLevel(LogLevel.Debug))
+            .AddDifyMetadata(configuration.GetSection("DifyMetadata"));
         services.AddChatClient(inner).UseDifyMetadata();
         using ServiceProvider provider = services.BuildServiceProvider();
         IChatClient client = provider.GetRequiredService<IChatClient>();
 
-        // The options system validates on reload and refuses the new value (its exception reaches the reloader);
-        // the layer keeps the options it had.
-        configuration["DifyMetadata:Source"] = new string('s', 600);
+        configuration["DifyMetadata:" + option] = value == "600 x s" ? new string('s', 600) : value;
         Exception? reloadError = Record.Exception(configuration.Reload);
-        Assert.IsType<OptionsValidationException>(Assert.IsType<AggregateException>(reloadError).InnerException);
+
+        Assert.Null(reloadError);
+        FakeLogRecord refused = Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+        Assert.Equal(LogLevel.Error, refused.Level);
+        Assert.Contains(option, refused.Message, StringComparison.Ordinal);
+        Assert.Contains(named, refused.Message, StringComparison.Ordinal);
         using (DifySession.Begin("app"))
         {
             await client.GetResponseAsync("hi");
         }
 
-        Assert.Equal("good", inner.LastChat.Metadata["dify_source"]);
+        Assert.Equal("good", inner.LastChat.Metadata["dify_source"]); // the previous options stay in force
+    }
+
+    [Theory]
+    [InlineData("StorePolicy", "Nope")]
+    [InlineData("MaxMetricAppIds", "-5")]
+    public void InvalidAtStartUp_StopsTheFirstUse_NamingTheOption(string option, string value)
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:" + option, value));
+        var services = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(new OpenAIStandInClient(StandInApi.ChatCompletions)).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IChatClient>());
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

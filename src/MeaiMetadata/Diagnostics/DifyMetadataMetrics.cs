@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using MeaiMetadata.Tagging;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Diagnostics;
 
-/// <summary>The layer's counters: requests by outcome and tokens by app, with a bound on distinct app ids.</summary>
+/// <summary>The layer's counters on one meter: requests by outcome and tokens by app, with one bound on distinct app ids
+/// for the meter, shared by every client layer that reports on it.</summary>
 internal sealed class DifyMetadataMetrics
 {
     public const string Attached = "attached";
@@ -14,16 +15,19 @@ internal sealed class DifyMetadataMetrics
     public const string StoreDisabled = "store_disabled";
     public const string ResolverFailed = "resolver_failed";
     public const string UnsupportedProvider = "unsupported_provider";
+    public const string TaggingFailed = "tagging_failed";
 
-    private static readonly Meter s_sharedMeter = new(DifyMetadataTelemetry.MeterName);
+    private static readonly DifyMetadataMetrics s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
+
+    // One instance per meter, so that the bound on app ids holds per meter whatever the client layers' DI lifetime (a
+    // pipeline registered Scoped builds a layer per scope). Weak on the meter: a disposed factory's meters go with it.
+    private static readonly ConditionalWeakTable<Meter, DifyMetadataMetrics> s_byMeter = [];
 
     private readonly ConcurrentDictionary<string, byte> _reportedAppIds = new(StringComparer.Ordinal);
     private int _reportedCount;
 
-    /// <summary>Initializes a new instance on a meter from <paramref name="meterFactory"/>, or on the shared meter.</summary>
-    public DifyMetadataMetrics(IMeterFactory? meterFactory)
+    private DifyMetadataMetrics(Meter meter)
     {
-        Meter meter = meterFactory?.Create(DifyMetadataTelemetry.MeterName) ?? s_sharedMeter;
         Requests = meter.CreateCounter<long>(DifyMetadataTelemetry.RequestsCounter, "{request}", "Chat requests seen by the MeaiMetadata layer, by outcome.");
         Tokens = meter.CreateCounter<long>(DifyMetadataTelemetry.TokenUsageCounter, "{token}", "Tokens used per app, from the provider's usage report.");
     }
@@ -32,15 +36,19 @@ internal sealed class DifyMetadataMetrics
 
     public Counter<long> Tokens { get; }
 
+    /// <summary>Gets the counters on the meter of <paramref name="meterFactory"/>, or on the process-wide meter without one.</summary>
+    public static DifyMetadataMetrics For(IMeterFactory? meterFactory) =>
+        meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static meter => new DifyMetadataMetrics(meter));
+
     /// <summary>Counts one request.</summary>
-    public void RecordRequest(string outcome, DifyTagSet? tags, int maxAppIds)
+    public void RecordRequest(string outcome, string? appId, int maxAppIds)
     {
         if (!Requests.Enabled)
         {
             return;
         }
 
-        if (tags is null)
+        if (appId is null)
         {
             Requests.Add(1, new KeyValuePair<string, object?>(DifyMetadataTelemetry.OutcomeTag, outcome));
         }
@@ -49,36 +57,35 @@ internal sealed class DifyMetadataMetrics
             Requests.Add(
                 1,
                 new KeyValuePair<string, object?>(DifyMetadataTelemetry.OutcomeTag, outcome),
-                new KeyValuePair<string, object?>(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(tags, maxAppIds)));
+                new KeyValuePair<string, object?>(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, maxAppIds)));
         }
     }
 
     /// <summary>Counts the tokens of one response.</summary>
-    public void RecordUsage(UsageDetails? usage, DifyTagSet tags, string? model, int maxAppIds)
+    public void RecordUsage(UsageDetails? usage, string appId, string? model, int maxAppIds)
     {
         if (usage is null || !Tokens.Enabled)
         {
             return;
         }
 
-        string appId = AppIdTagValue(tags, maxAppIds);
+        string tagValue = AppIdTagValue(appId, maxAppIds);
         if (usage.InputTokenCount is long input)
         {
-            Tokens.Add(input, Tag(appId), new(DifyMetadataTelemetry.TokenTypeTag, "input"), new(DifyMetadataTelemetry.ModelTag, model));
+            Tokens.Add(input, Tag(tagValue), new(DifyMetadataTelemetry.TokenTypeTag, "input"), new(DifyMetadataTelemetry.ModelTag, model));
         }
 
         if (usage.OutputTokenCount is long output)
         {
-            Tokens.Add(output, Tag(appId), new(DifyMetadataTelemetry.TokenTypeTag, "output"), new(DifyMetadataTelemetry.ModelTag, model));
+            Tokens.Add(output, Tag(tagValue), new(DifyMetadataTelemetry.TokenTypeTag, "output"), new(DifyMetadataTelemetry.ModelTag, model));
         }
 
         static KeyValuePair<string, object?> Tag(string appId) => new(DifyMetadataTelemetry.AppIdTag, appId);
     }
 
-    /// <summary>The app id as a tag value: itself for the first <paramref name="maxAppIds"/> distinct ids, <c>other</c> after.</summary>
-    private string AppIdTagValue(DifyTagSet tags, int maxAppIds)
+    /// <summary>The app id as a tag value: itself for the first <paramref name="maxAppIds"/> distinct ids on this meter, <c>other</c> after.</summary>
+    private string AppIdTagValue(string appId, int maxAppIds)
     {
-        string appId = tags.AppId;
         if (_reportedAppIds.ContainsKey(appId))
         {
             return appId;

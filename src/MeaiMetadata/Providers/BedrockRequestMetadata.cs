@@ -35,8 +35,9 @@ public static class BedrockRequestMetadata
     /// <summary>Merges the request's tags into <paramref name="metadata"/>: <c>dify_app_id</c> always, the caller's pairs
     /// oldest first up to 16, then <c>dify_source</c>; invalid caller keys are removed and values normalized, with a warning.</summary>
     /// <param name="metadata">The request's own metadata (created for this request).</param>
-    /// <param name="context">The mapping context.</param>
-    public static void Merge(IDictionary<string, string> metadata, in DifyMappingContext context) => s_rules.Merge(metadata, context, "bedrock requestMetadata");
+    /// <param name="decision">The request's decision; when it is not tagged, only the caller's <c>dify_app_id</c>/<c>dify_source</c> are removed.</param>
+    /// <returns><see langword="true"/> when the tags were attached.</returns>
+    public static bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision) => s_rules.Merge(metadata, decision, "bedrock requestMetadata");
 
     private static bool IsAllowed(char c) =>
         c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or

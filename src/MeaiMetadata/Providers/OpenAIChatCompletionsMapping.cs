@@ -14,20 +14,13 @@ internal sealed class OpenAIChatCompletionsMapping : DifyProviderMapping
 
     public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new ChatCompletionOptions();
 
-    public override bool Apply(object rawOptions, in DifyMappingContext context)
+    /// <summary>OpenAI rejects metadata on Chat Completions unless <c>store</c> is <see langword="true"/> (it defaults to false).</summary>
+    public override bool AttachesMetadata(bool? store) => store is true;
+
+    public override bool Apply(object rawOptions, DifyRequestDecision decision)
     {
         var options = (ChatCompletionOptions)rawOptions;
-
-        // OpenAI rejects metadata on Chat Completions unless store is true: without it, attach nothing.
-        if (context.DecideStore(options.StoredOutputEnabled) is not true)
-        {
-            Log.StoreNotEnabled(context.Logger, Name);
-            context.RemoveReservedKeys(options.Metadata);
-            return false;
-        }
-
-        options.StoredOutputEnabled = true;
-        context.MergeOpenAI(options.Metadata, Name);
-        return true;
+        options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled); // an explicit false reaches the wire
+        return OpenAIMetadata.Apply(this, options.Metadata, options.StoredOutputEnabled, decision);
     }
 }

@@ -16,23 +16,12 @@ internal sealed class OpenAIResponsesMapping : DifyProviderMapping
 
     public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new CreateResponseOptions();
 
-    public override bool Apply(object rawOptions, in DifyMappingContext context)
+    // Unset store means "stored" on the Responses API, so the default rule applies: tagged unless store is false.
+
+    public override bool Apply(object rawOptions, DifyRequestDecision decision)
     {
         var options = (CreateResponseOptions)rawOptions;
-
-        // The reference attaches nothing to a request that turned storage off explicitly (in the raw options, or through
-        // AdditionalProperties when the raw options leave it unset).
-        bool? store = context.DecideStore(options.StoredOutputEnabled);
-        if (store is false)
-        {
-            Log.StoreNotEnabled(context.Logger, Name);
-            context.RemoveReservedKeys(options.Metadata);
-            return false;
-        }
-
-        // Unset store means "stored" on the Responses API, so metadata goes on even when the policy leaves it unset.
-        options.StoredOutputEnabled = store;
-        context.MergeOpenAI(options.Metadata, Name);
-        return true;
+        options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled); // an explicit false reaches the wire
+        return OpenAIMetadata.Apply(this, options.Metadata, options.StoredOutputEnabled, decision);
     }
 }

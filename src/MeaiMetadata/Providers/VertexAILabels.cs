@@ -33,8 +33,9 @@ public static class VertexAILabels
     /// <summary>Merges the request's tags into <paramref name="labels"/>: <c>dify_app_id</c> always, the caller's labels
     /// oldest first up to 64, then <c>dify_source</c>; invalid caller keys are removed and values normalized, with a warning.</summary>
     /// <param name="labels">The request's own labels (created for this request).</param>
-    /// <param name="context">The mapping context.</param>
-    public static void Merge(IDictionary<string, string> labels, in DifyMappingContext context) => s_rules.Merge(labels, context, "vertex-ai labels");
+    /// <param name="decision">The request's decision; when it is not tagged, only the caller's <c>dify_app_id</c>/<c>dify_source</c> are removed.</param>
+    /// <returns><see langword="true"/> when the tags were attached.</returns>
+    public static bool Merge(IDictionary<string, string> labels, DifyRequestDecision decision) => s_rules.Merge(labels, decision, "vertex-ai labels");
 
     private static bool IsAllowed(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-';
 }

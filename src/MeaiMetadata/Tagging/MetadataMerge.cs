@@ -8,13 +8,6 @@ namespace MeaiMetadata.Tagging;
 /// </remarks>
 internal static class MetadataMerge
 {
-    /// <summary>Merges <paramref name="tags"/> into <paramref name="metadata"/> in place, within OpenAI's limits.</summary>
-    /// <param name="metadata">The request's own metadata dictionary (created for this request).</param>
-    /// <param name="tags">The tags to add.</param>
-    /// <returns>What was changed among the caller's pairs; <see cref="MergeReport.None"/> in the common case.</returns>
-    public static MergeReport Apply(IDictionary<string, string> metadata, DifyTagSet tags) =>
-        Apply(metadata, tags.AppId, tags.Source, MetadataRules.OpenAI);
-
     /// <summary>Merges the app id and source into <paramref name="metadata"/> in place, within <paramref name="rules"/>.</summary>
     /// <param name="metadata">The request's own metadata dictionary (created for this request).</param>
     /// <param name="appId">The app id, already valid under <paramref name="rules"/>.</param>

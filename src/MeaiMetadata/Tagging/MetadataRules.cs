@@ -18,16 +18,25 @@ internal sealed class MetadataRules(int maxPairs, Func<string, bool> isValidKey,
 
     public string NormalizeValue(string value) => normalizeValue(value);
 
-    /// <summary>Merges the request's tags into <paramref name="metadata"/> under these rules and logs what the caller lost.</summary>
+    /// <summary>Merges the request's tags into <paramref name="metadata"/> under these rules and logs what the caller lost;
+    /// on an untagged request, removes the caller's reserved keys instead.</summary>
     /// <param name="metadata">The request's own metadata.</param>
-    /// <param name="context">The mapping context.</param>
+    /// <param name="decision">The request's decision.</param>
     /// <param name="target">What the metadata is called, for the log.</param>
-    public void Merge(IDictionary<string, string> metadata, in Providers.DifyMappingContext context, string target)
+    /// <returns><see langword="true"/> when the tags were attached.</returns>
+    public bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision, string target)
     {
         ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(decision);
+        if (!decision.IsTagged)
+        {
+            decision.RemoveReservedKeys(metadata);
+            return false;
+        }
 
-        string? source = context.Source is null ? null : NormalizeValue(context.Source);
-        MergeReport report = MetadataMerge.Apply(metadata, NormalizeValue(context.AppId), source, this);
-        Log.MergeReported(context.Logger, report, target);
+        string? source = decision.Source is null ? null : NormalizeValue(decision.Source);
+        MergeReport report = MetadataMerge.Apply(metadata, NormalizeValue(decision.AppId), source, this);
+        Log.MergeReported(decision.Logger, report, target);
+        return true;
     }
 }

@@ -111,12 +111,8 @@ public sealed class ProviderMatrixTests : IAsyncLifetime
 
         public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new CustomRawOptions(streaming);
 
-        public override bool Apply(object rawOptions, in DifyMappingContext context)
-        {
-            var options = (CustomRawOptions)rawOptions;
-            BedrockRequestMetadata.Merge(options.Tags ??= [], context);
-            return true;
-        }
+        public override bool Apply(object rawOptions, DifyRequestDecision decision) =>
+            BedrockRequestMetadata.Merge(((CustomRawOptions)rawOptions).Tags ??= [], decision);
     }
 
     private sealed class CustomProviderClient : IChatClient

@@ -161,15 +161,15 @@ public class DifyProviderMappingTests
             }
         }
 
-        DifyMappingContext seen = Assert.Single(spy.Contexts);
-        Assert.Equal(("  Raw Id  ", "src", true, DifyStorePolicy.LeaveUnset, true), (seen.AppId, seen.Source, seen.IsStreaming, seen.StorePolicy, seen.CallerStore));
+        DifyRequestDecision seen = Assert.Single(spy.Contexts);
+        Assert.Equal(("  Raw Id  ", "src", true, true, true), (seen.AppId, seen.Source, seen.IsStreaming, seen.Store, seen.IsTagged));
     }
 
     private sealed class CountingMapping(string name) : DifyProviderMapping
     {
         public int Applied { get; private set; }
 
-        public List<DifyMappingContext> Contexts { get; } = [];
+        public List<DifyRequestDecision> Contexts { get; } = [];
 
         public override string Name => name;
 
@@ -180,10 +180,10 @@ public class DifyProviderMappingTests
         public override object CreateRawOptions(IChatClient providerClient, bool streaming) =>
             streaming ? new FakeConverseStreamRequest() : new FakeGenerateContentConfig();
 
-        public override bool Apply(object rawOptions, in DifyMappingContext context)
+        public override bool Apply(object rawOptions, DifyRequestDecision decision)
         {
             Applied++;
-            Contexts.Add(context);
+            Contexts.Add(decision);
             return true;
         }
     }
@@ -198,6 +198,6 @@ public class DifyProviderMappingTests
 
         public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new FakeConverseRequest();
 
-        public override bool Apply(object rawOptions, in DifyMappingContext context) => throw new InvalidOperationException("mapping bug");
+        public override bool Apply(object rawOptions, DifyRequestDecision decision) => throw new InvalidOperationException("mapping bug");
     }
 }

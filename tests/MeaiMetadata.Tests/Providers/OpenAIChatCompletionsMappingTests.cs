@@ -1,7 +1,5 @@
 using MeaiMetadata.Providers;
-using MeaiMetadata.Tagging;
 using MeaiMetadata.Tests.TestDoubles;
-using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI.Chat;
 
 namespace MeaiMetadata.Tests.Providers;
@@ -10,8 +8,8 @@ public class OpenAIChatCompletionsMappingTests
 {
     private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIChatCompletions;
 
-    private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerRequestedStore ? true : null, isStreaming: false);
+    private static DifyRequestDecision Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset, bool callerRequestedStore = false) =>
+        Decisions.Of(store: Decisions.StoreFor(policy, callerRequestedStore ? true : null));
 
     [Fact]
     public void HandlesAndServes_OnlyChatCompletions()

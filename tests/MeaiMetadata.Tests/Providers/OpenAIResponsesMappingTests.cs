@@ -1,7 +1,5 @@
 using MeaiMetadata.Providers;
-using MeaiMetadata.Tagging;
 using MeaiMetadata.Tests.TestDoubles;
-using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI.Responses;
 
 namespace MeaiMetadata.Tests.Providers;
@@ -10,8 +8,8 @@ public class OpenAIResponsesMappingTests
 {
     private static readonly DifyProviderMapping s_mapping = DifyProviderMapping.OpenAIResponses;
 
-    private static DifyMappingContext Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
-        new(new DifyTagSet("app", "dify"), DifyMetadataSettings.Create(new DifyMetadataOptions { StorePolicy = policy }, NullLogger.Instance), callerStore: null, isStreaming: false);
+    private static DifyRequestDecision Request(DifyStorePolicy policy = DifyStorePolicy.EnableWhenUnset) =>
+        Decisions.Of(store: Decisions.StoreFor(policy));
 
     [Fact]
     public void HandlesAndServes_OnlyResponses()

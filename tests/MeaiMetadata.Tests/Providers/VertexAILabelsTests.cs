@@ -1,6 +1,5 @@
 using MeaiMetadata.Providers;
-using MeaiMetadata.Tagging;
-using Microsoft.Extensions.Logging.Abstractions;
+using MeaiMetadata.Tests.TestDoubles;
 
 namespace MeaiMetadata.Tests.Providers;
 
@@ -74,6 +73,5 @@ public class VertexAILabelsTests
         Assert.All(labels, l => Assert.True(VertexAILabels.IsValidKey(l.Key) && VertexAILabels.NormalizeValue(l.Value) == l.Value));
     }
 
-    internal static DifyMappingContext Context(string appId, string? source = "dify") =>
-        new(new DifyTagSet(appId, source), DifyMetadataSettings.Create(new DifyMetadataOptions(), NullLogger.Instance), callerStore: null, isStreaming: false);
+    internal static DifyRequestDecision Context(string appId, string? source = "dify") => Decisions.Of(appId, source);
 }

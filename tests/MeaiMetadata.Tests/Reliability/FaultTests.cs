@@ -51,11 +51,7 @@ public sealed class FaultTests
             var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdResolver = () => throw failure }, logger);
             var options = new ChatOptions();
 
-            string text;
-            using (DifySession.Begin("session-is-ignored-when-a-resolver-is-set"))
-            {
-                text = await Send.RequestAsync(client, options, streaming);
-            }
+            string text = await Send.RequestAsync(client, options, streaming); // outside any session the resolver is asked
 
             Assert.Equal("ok", text);
             Assert.Same(options, inner.LastOptions);
@@ -153,8 +149,10 @@ public sealed class FaultTests
 
     [Theory]
     [MemberData(nameof(AllPaths))]
-    public async Task CallerFactory_ReturnsAnUnrelatedType_ReturnedUntouched(StandInApi api, bool streaming)
+    public async Task CallerFactory_ReturnsAnUnrelatedType_LeftUntouched_TaggedOptionsOfTheClientsTypeSentInstead(StandInApi api, bool streaming)
     {
+        // The OpenAI clients ignore raw options of any type but their own (they make new ones): the layer does the same,
+        // with the tags on, so the request is not a missed tag.
         var logger = new FakeLogger();
         var inner = new OpenAIStandInClient(api);
         var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions(), logger);
@@ -166,17 +164,18 @@ public sealed class FaultTests
             Assert.Equal("ok", await Send.RequestAsync(client, options, streaming));
         }
 
-        Assert.Same(unrelated, inner.RawReturnedByFactory);
+        Assert.NotSame(unrelated, inner.RawReturnedByFactory);
+        Assert.Equal("app", RawMetadata.Of(inner.RawReturnedByFactory)["dify_app_id"]);
         Assert.Equal(new Dictionary<string, string> { ["mine"] = "untouched" }, unrelated);
         Assert.DoesNotContain(logger.Collector.GetSnapshot(), r => r.Level > LogLevel.Debug);
     }
 
     [Theory]
     [MemberData(nameof(AllPaths))]
-    public async Task CallerFactory_ReturnsTheOtherApisOptions_ReturnedAsTheCallerMadeThem(StandInApi api, bool streaming)
+    public async Task CallerFactory_ReturnsTheOtherApisOptions_NotChanged_TheRequestIsTaggedAllTheSame(StandInApi api, bool streaming)
     {
-        // A caller mistake: Chat Completions options for a Responses client or the other way round. The layer tags the
-        // object it was given (it is an OpenAI options type), the provider ignores it; nothing throws.
+        // A caller mistake: Chat Completions options for a Responses client or the other way round. The provider would
+        // ignore them and send new options: the layer sends new, tagged options of the provider's type; nothing throws.
         var inner = new OpenAIStandInClient(api);
         var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions());
         object wrong = api == StandInApi.ChatCompletions ? new OpenAI.Responses.CreateResponseOptions() : new ChatCompletionOptions();
@@ -187,7 +186,10 @@ public sealed class FaultTests
             Assert.Equal("ok", await Send.RequestAsync(client, options, streaming));
         }
 
-        Assert.Same(wrong, inner.RawReturnedByFactory);
+        Assert.NotSame(wrong, inner.RawReturnedByFactory);
+        Assert.Empty(RawMetadata.Of(wrong));
+        Assert.Equal("app", RawMetadata.Of(inner.LastRaw)["dify_app_id"]);
+        Assert.True(RawMetadata.StoreOf(inner.LastRaw));
     }
 
     // ---- inner client ----
@@ -353,9 +355,9 @@ public sealed class FaultTests
             await client.GetResponseAsync("hi", options);
         }
 
-        Assert.Same(options, inner.LastOptions);
-        Assert.Null(inner.LastChat.StoredOutputEnabled);
+        Assert.False(inner.LastChat.StoredOutputEnabled); // the explicit false reaches the wire
         Assert.Empty(inner.LastChat.Metadata);
+        Assert.Null(options.RawRepresentationFactory);
     }
 
     private static async IAsyncEnumerable<ChatResponseUpdate> ThrowingStream(

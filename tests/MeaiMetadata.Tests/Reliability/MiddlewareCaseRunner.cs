@@ -19,12 +19,16 @@ internal static class MiddlewareCaseRunner
     /// <summary>What a case must produce, derived from the specification.</summary>
     internal sealed record Expectation(
         bool? ApStoreFlag,
+        bool IdFound,
+        bool DecisionTagged,
         bool LayerActive,
         bool WireTagged,
         bool? WireStore,
         IReadOnlyDictionary<string, string> WireMetadata,
         bool ApChannelWritten,
-        IReadOnlyDictionary<string, string>? ApMetadata);
+        IReadOnlyDictionary<string, string>? ApMetadata,
+        bool? ApStoreWritten,
+        IReadOnlyDictionary<string, string>? ApStripped);
 
     internal sealed record Outcome(
         Expectation Expected,
@@ -37,49 +41,49 @@ internal static class MiddlewareCaseRunner
     public static Expectation Expect(MiddlewareCase c)
     {
         string? source = string.IsNullOrEmpty(c.Source) ? null : c.Source;
-        bool idFound = c.Channel is IdChannel.Session or IdChannel.Resolver && c.AppId.Length > 0;
+        bool idFound = c.Enabled && c.Channel is IdChannel.Session or IdChannel.Resolver && c.AppId.Length > 0;
         bool? apFlag = c.OptionsNull ? null : c.ApStore switch
         {
             ApStoreKind.True or ApStoreKind.TrueString or ApStoreKind.JsonTrue => true,
             ApStoreKind.False or ApStoreKind.FalseString or ApStoreKind.JsonFalse => false,
             _ => null,
         };
-        // The layer hands on a clone when it found an id, unless the caller said store=false and brought no raw options
-        // of its own (then there is nothing to tag and nothing that could carry a dify_app_id).
+
+        // The one decision, made before the request goes on: the caller's readable flag, else the policy; tagged by the
+        // API's rule (Chat Completions needs store true, Responses stores unless told not to).
+        bool? decidedStore = apFlag ?? (c.Policy == DifyStorePolicy.EnableWhenUnset ? true : null);
+        bool decisionTagged = idFound && Attaches(c.Api, decidedStore);
+
+        // The factory goes on whenever the wire has something to get: the tags, a store flag, or caller raw options.
         bool callerHasFactory = !c.OptionsNull && c.Factory != FactoryKind.None;
-        bool layerActive = c.Enabled && idFound && (apFlag != false || callerHasFactory);
+        bool factoryInstalled = idFound && (decisionTagged || decidedStore is not null || callerHasFactory);
 
         bool factoryMakesOptions = !c.OptionsNull && c.Factory == FactoryKind.ReturnsOptions;
         bool? rawStore = factoryMakesOptions ? c.RawStore : null;
         List<KeyValuePair<string, string>> rawPairs = factoryMakesOptions ? c.RawPairs : [];
 
-        // The store that applies: the raw options' own flag, else the caller's AdditionalProperties flag, else the policy.
-        bool? decidedStore = rawStore ?? apFlag ?? (c.Policy == DifyStorePolicy.EnableWhenUnset ? true : null);
-        bool wireTagged = layerActive &&
-            (c.Api == StandInApi.ChatCompletions ? decidedStore == true : decidedStore != false);
+        // On the wire the caller's raw options have the last word on store; metadata goes where that final flag allows.
+        bool? wireStore = factoryInstalled ? rawStore ?? decidedStore : rawStore;
+        bool wireTagged = factoryInstalled && Attaches(c.Api, wireStore);
 
         string normalizedId = Oracle.Normalize(c.AppId, Oracle.MaxValueLength);
-        IReadOnlyDictionary<string, string> wireMetadata;
-        bool? wireStore;
-        if (wireTagged)
-        {
-            wireMetadata = Oracle.Merge(ToNullable(rawPairs), normalizedId, source).Result;
-            wireStore = c.Api == StandInApi.ChatCompletions ? true : decidedStore;
-        }
-        else
-        {
-            // A request the active layer does not tag keeps the caller's pairs, less any reserved key it tried to bring.
-            wireMetadata = rawPairs.Where(p => !layerActive || !Oracle.IsReserved(p.Key)).ToDictionary(StringComparer.Ordinal);
-            wireStore = rawStore;
-        }
+        IReadOnlyDictionary<string, string> wireMetadata = wireTagged
+            ? Oracle.Merge(ToNullable(rawPairs), normalizedId, source).Result
+            : rawPairs.Where(p => !factoryInstalled || !Oracle.IsReserved(p.Key)).ToDictionary(StringComparer.Ordinal);
 
-        bool apWritten = layerActive && apFlag != false && c.AdditionalPropertiesEnabled &&
-            (c.Policy == DifyStorePolicy.EnableWhenUnset || apFlag == true);
-        IReadOnlyDictionary<string, string>? apMetadata = apWritten
-            ? Oracle.Merge(ToNullable(ReadableApPairs(c)), normalizedId, source).Result
+        List<KeyValuePair<string, string>> apPairs = ReadableApPairs(c);
+        bool apReadable = !c.OptionsNull && c.ApMetadata.Kind is ApMetadataKind.StringDictionary or ApMetadataKind.ObjectDictionary or ApMetadataKind.ReadOnlyDictionary or ApMetadataKind.Json;
+        bool apWritten = decisionTagged && c.AdditionalPropertiesEnabled;
+        IReadOnlyDictionary<string, string>? apMetadata = apWritten ? Oracle.Merge(ToNullable(apPairs), normalizedId, source).Result : null;
+        bool? apStoreWritten = apWritten ? decidedStore : null;
+        IReadOnlyDictionary<string, string>? apStripped = !apWritten && idFound && apReadable && apPairs.Any(p => Oracle.IsReserved(p.Key))
+            ? apPairs.Where(p => !Oracle.IsReserved(p.Key)).GroupBy(p => p.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal)
             : null;
 
-        return new Expectation(apFlag, layerActive, wireTagged, wireStore, wireMetadata, apWritten, apMetadata);
+        bool layerActive = factoryInstalled || apWritten || apStripped is not null;
+        return new Expectation(apFlag, idFound, decisionTagged, layerActive, wireTagged, wireStore, wireMetadata, apWritten, apMetadata, apStoreWritten, apStripped);
+
+        static bool Attaches(StandInApi api, bool? store) => api == StandInApi.ChatCompletions ? store == true : store != false;
     }
 
     /// <summary>The caller pairs the layer can read from <c>AdditionalProperties["metadata"]</c>.</summary>
@@ -222,11 +226,9 @@ internal static class MiddlewareCaseRunner
         ChatOptions? options = BuildOptions(c);
         var snapshot = CallerSnapshot.Take(options);
 
-        // A resolver replaces the session: a decoy session around resolver cases must be ignored. Around session cases the
-        // decoy is an outer session the inner one must win over. NoSession cases have no session at all.
-        IDisposable? outer = c.Channel is not IdChannel.NoSession && (c.DecoyOuterSession || c.Channel is not IdChannel.Session)
-            ? DifySession.Begin(DecoySessionId)
-            : null;
+        // A session wins over the resolver: resolver cases run outside any session. Around session cases the decoy is an
+        // outer session the inner one must win over. NoSession cases have no session at all.
+        IDisposable? outer = c.Channel is IdChannel.Session && c.DecoyOuterSession ? DifySession.Begin(DecoySessionId) : null;
         IDisposable? session = c.Channel == IdChannel.Session ? DifySession.Begin(c.AppId) : null;
         string text;
         try
@@ -276,10 +278,20 @@ internal static class MiddlewareCaseRunner
         }
 
         // The provider-neutral channel.
+        AdditionalPropertiesDictionary? callerProperties = outcome.CallerOptions?.AdditionalProperties;
+        AdditionalPropertiesDictionary? sentProperties = outcome.Sent?.AdditionalProperties;
         if (expected.ApChannelWritten)
         {
-            AdditionalPropertiesDictionary properties = Assert.IsType<AdditionalPropertiesDictionary>(outcome.Sent?.AdditionalProperties);
-            Assert.Equal(true, properties["store"]);
+            AdditionalPropertiesDictionary properties = Assert.IsType<AdditionalPropertiesDictionary>(sentProperties);
+            if (expected.ApStoreWritten is bool store)
+            {
+                Assert.Equal(store, properties["store"]);
+            }
+            else
+            {
+                AssertSameEntry(callerProperties, properties, "store");
+            }
+
             var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(properties["metadata"]);
             NormalizationProperties.AssertSameMetadata(expected.ApMetadata!, metadata);
             Oracle.AssertWithinLimits(metadata);
@@ -287,19 +299,33 @@ internal static class MiddlewareCaseRunner
         }
         else if (expected.LayerActive)
         {
-            // Not written: the clone carries the caller's entries as they were.
-            AdditionalPropertiesDictionary? callerProperties = outcome.CallerOptions?.AdditionalProperties;
-            AdditionalPropertiesDictionary? sentProperties = outcome.Sent!.AdditionalProperties;
+            // Not written: the clone carries the caller's entries as they were, less any reserved key in its metadata.
             Assert.Equal(callerProperties is null, sentProperties is null);
             if (callerProperties is not null)
             {
                 Assert.Equal(callerProperties.Count, sentProperties!.Count);
                 foreach (KeyValuePair<string, object?> entry in callerProperties)
                 {
-                    Assert.Same(entry.Value, sentProperties[entry.Key]);
+                    if (expected.ApStripped is not null && string.Equals(entry.Key, "metadata", StringComparison.OrdinalIgnoreCase))
+                    {
+                        var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(sentProperties[entry.Key]);
+                        NormalizationProperties.AssertSameMetadata(expected.ApStripped, metadata);
+                    }
+                    else
+                    {
+                        Assert.Same(entry.Value, sentProperties[entry.Key]);
+                    }
                 }
             }
         }
+    }
+
+    private static void AssertSameEntry(AdditionalPropertiesDictionary? caller, AdditionalPropertiesDictionary sent, string key)
+    {
+        object? expected = null;
+        bool had = caller?.TryGetValue(key, out expected) == true;
+        Assert.Equal(had, sent.TryGetValue(key, out object? actual));
+        Assert.Same(expected, actual);
     }
 
     /// <summary>Checks that no record above Debug contains <paramref name="marker"/>.</summary>

@@ -63,8 +63,7 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
 
                 string ours = Oracle.Normalize(c.AppId, Oracle.MaxValueLength);
                 string? source = string.IsNullOrEmpty(c.Source) ? null : c.Source;
-                bool stored = c.Api == StandInApi.ChatCompletions ? outcome.WireStore == true : outcome.WireStore != false;
-                if (stored && outcome.Expected.ApStoreFlag != false)
+                if (outcome.Expected.WireTagged)
                 {
                     Assert.Equal(ours, outcome.WireMetadata[Oracle.AppIdKey]);
                     if (outcome.WireMetadata.TryGetValue(Oracle.SourceKey, out string? sentSource))
@@ -76,9 +75,15 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
                 }
                 else
                 {
-                    stats.Add(outcome.Expected.ApStoreFlag == false
-                        ? "AdditionalProperties store false (see the skipped bug test)"
-                        : "request not stored");
+                    Assert.False(outcome.WireMetadata.Keys.Any(Oracle.IsReserved), "an untagged request carries a reserved key");
+                    stats.Add(outcome.Expected.ApStoreFlag == false ? "AdditionalProperties store false: untagged, no reserved key" : "request not stored: untagged, no reserved key");
+                }
+
+                if (!outcome.Expected.ApChannelWritten && outcome.Sent?.AdditionalProperties?.TryGetValue("metadata", out object? sentMetadata) == true &&
+                    sentMetadata is IEnumerable<KeyValuePair<string, string>> sentPairs)
+                {
+                    Assert.False(sentPairs.Any(p => Oracle.IsReserved(p.Key)), "AdditionalProperties carries a reserved key the layer did not choose");
+                    stats.Add("AP channel not written: no reserved key of the caller's");
                 }
 
                 if (outcome.Expected.ApChannelWritten)
@@ -172,9 +177,9 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
 
                 string marker = MarkerOf(c.AppId);
                 MiddlewareCaseRunner.AssertNotLoggedAboveDebug(outcome.Logs, marker);
-                if (outcome.Expected.LayerActive && outcome.Expected.ApStoreFlag != false)
+                if (outcome.Expected.IdFound)
                 {
-                    // The id is logged, at Debug, whenever the layer tags: the check above is not vacuous.
+                    // The id is logged, at Debug, whenever the request has an app: the check above is not vacuous.
                     Assert.Contains(outcome.Logs, r => r.Level == LogLevel.Debug && r.Message.Contains(marker, StringComparison.Ordinal));
                 }
 

@@ -1,4 +1,6 @@
 using CsCheck;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
 using MeaiMetadata.Tagging;
 using OpenAI.Chat;
 using OpenAI.Responses;
@@ -54,27 +56,37 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TagSet_NormalizesTheAppIdOnceAndKeepsTheInput()
+    public void Decision_NormalizesTheAppIdOnce_EveryChannelCarriesIt()
     {
         var stats = new Stats();
         Gen.Select(Generators.AnyText.Where(t => t.Length > 0), Generators.Source.Select(s => string.IsNullOrEmpty(s) ? null : s)).Sample(
             (appId, source) =>
             {
-                var tags = new DifyTagSet(appId, source);
-
-                Assert.Same(appId, tags.InputAppId);
-                Assert.Equal(Oracle.Normalize(appId, Oracle.MaxValueLength), tags.AppId);
-                Oracle.AssertSentAppId(appId, tags.AppId);
-                Assert.Equal(source, tags.Source);
-                Assert.Equal(tags.AppId, tags.Pairs[Oracle.AppIdKey]);
-                Assert.Equal(source is null ? 1 : 2, tags.Pairs.Count);
-                if (source is not null)
+                var inner = new OpenAIStandInClient(StandInApi.ChatCompletions); // one per case: cases run in parallel
+                using var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { Source = source });
+                using (DifySession.Begin(appId))
                 {
-                    Assert.Equal(source, tags.Pairs[Oracle.SourceKey]);
+                    _ = Send.RequestAsync(client, new ChatOptions(), streaming: false).GetAwaiter().GetResult();
                 }
 
-                Oracle.AssertWithinLimits(tags.Pairs);
-                Assert.False(tags.Pairs is IDictionary<string, string> { IsReadOnly: false }, "the shared pairs are writable");
+                string sent = Oracle.Normalize(appId, Oracle.MaxValueLength);
+                Oracle.AssertSentAppId(appId, sent);
+                var pairs = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(inner.LastOptions!.AdditionalProperties!["metadata"]);
+                IDictionary<string, string> wire = RawMetadata.Of(inner.LastRaw);
+                foreach (IEnumerable<KeyValuePair<string, string>> channel in new IEnumerable<KeyValuePair<string, string>>[] { pairs, wire })
+                {
+                    var metadata = channel.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                    Assert.Equal(sent, metadata[Oracle.AppIdKey]);
+                    Assert.Equal(source is null ? 1 : 2, metadata.Count);
+                    if (source is not null)
+                    {
+                        Assert.Equal(source, metadata[Oracle.SourceKey]);
+                    }
+
+                    Oracle.AssertWithinLimits(metadata);
+                }
+
+                Assert.False(pairs is IDictionary<string, string> { IsReadOnly: false }, "the AdditionalProperties pairs are writable");
                 stats.Count(appId);
             },
             iter: TagSetCases,
@@ -111,8 +123,8 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
                     metadata[pair.Key] = pair.Value!;
                 }
 
-                var tags = new DifyTagSet(c.AppId, c.Source);
-                MergeReport report = MetadataMerge.Apply(metadata, tags);
+                string sentAppId = MetadataText.Normalize(c.AppId, MetadataLimits.MaxValueLength);
+                MergeReport report = MetadataMerge.Apply(metadata, sentAppId, c.Source, MetadataRules.OpenAI);
 
                 MergeExpectation expected = Oracle.Merge(c.Pairs, Oracle.Normalize(c.AppId, Oracle.MaxValueLength), c.Source);
                 AssertSameMetadata(expected.Result, metadata);
@@ -123,7 +135,7 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
                 // The invariants, stated on their own as well.
                 Oracle.AssertWithinLimits(metadata);
                 Oracle.AssertSentAppId(c.AppId, metadata[Oracle.AppIdKey]);
-                Assert.Equal(tags.AppId, metadata[Oracle.AppIdKey]); // never the caller's (spoofed) value
+                Assert.Equal(sentAppId, metadata[Oracle.AppIdKey]); // never the caller's (spoofed) value
                 if (metadata.TryGetValue(Oracle.SourceKey, out string? sentSource))
                 {
                     Assert.Equal(c.Source, sentSource);

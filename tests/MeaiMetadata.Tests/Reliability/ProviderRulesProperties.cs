@@ -2,8 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using CsCheck;
 using MeaiMetadata.Providers;
-using MeaiMetadata.Tagging;
-using Microsoft.Extensions.Logging.Abstractions;
+using MeaiMetadata.Tests.TestDoubles;
 using Xunit.Abstractions;
 
 namespace MeaiMetadata.Tests.Reliability;
@@ -59,7 +58,7 @@ public sealed partial class ProviderRulesProperties(ITestOutputHelper output)
         stats.Report(output, "Bedrock");
     }
 
-    private delegate void Merger(IDictionary<string, string> metadata, in DifyMappingContext context);
+    private delegate bool Merger(IDictionary<string, string> metadata, DifyRequestDecision decision);
 
     private void Check(
         Stats stats, int maxPairs, Func<string, string> normalize, Merger merge, Func<string, string> expectedValue,
@@ -75,8 +74,7 @@ public sealed partial class ProviderRulesProperties(ITestOutputHelper output)
                 Assert.Same(normalizedId, normalize(normalizedId));
 
                 // The merge.
-                var settings = DifyMetadataSettings.Create(new DifyMetadataOptions { Source = withSource ? "dify" : null }, NullLogger.Instance);
-                var context = new DifyMappingContext(new DifyTagSet(appId, settings.Source), settings, callerStore: null, isStreaming: false);
+                DifyRequestDecision context = Decisions.Of(appId, withSource ? "dify" : null);
                 var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (KeyValuePair<string, string> pair in labels)
                 {

@@ -4,7 +4,8 @@ namespace MeaiMetadata.Tests.Tagging;
 
 public class MetadataMergeTests
 {
-    private static readonly DifyTagSet s_tags = new("app", "dify");
+    private static MergeReport Apply(IDictionary<string, string> metadata, string? source = "dify") =>
+        MetadataMerge.Apply(metadata, "app", source, MetadataRules.OpenAI);
 
     private static Dictionary<string, string> CallerKeys(int count)
     {
@@ -22,7 +23,7 @@ public class MetadataMergeTests
     {
         var metadata = new Dictionary<string, string>();
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal(new Dictionary<string, string> { ["dify_app_id"] = "app", ["dify_source"] = "dify" }, metadata);
         Assert.Null(report.Dropped);
@@ -35,7 +36,7 @@ public class MetadataMergeTests
     {
         Dictionary<string, string> metadata = CallerKeys(14);
 
-        MetadataMerge.Apply(metadata, s_tags);
+        Apply(metadata);
 
         Assert.Equal(16, metadata.Count);
         Assert.Equal("dify", metadata["dify_source"]);
@@ -46,7 +47,7 @@ public class MetadataMergeTests
     {
         Dictionary<string, string> metadata = CallerKeys(15);
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal(16, metadata.Count);
         Assert.Equal("app", metadata["dify_app_id"]);
@@ -62,7 +63,7 @@ public class MetadataMergeTests
     {
         Dictionary<string, string> metadata = CallerKeys(callerCount);
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal(16, metadata.Count);
         Assert.Equal("app", metadata["dify_app_id"]);
@@ -76,7 +77,7 @@ public class MetadataMergeTests
     {
         var metadata = new Dictionary<string, string> { ["dify_app_id"] = "spoof", ["dify_source"] = "spoof", ["team"] = "a" };
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal("app", metadata["dify_app_id"]);
         Assert.Equal("dify", metadata["dify_source"]);
@@ -89,7 +90,7 @@ public class MetadataMergeTests
     {
         var metadata = new Dictionary<string, string> { ["dify_source"] = "spoof" };
 
-        MetadataMerge.Apply(metadata, new DifyTagSet("app", source: null));
+        Apply(metadata, source: null);
 
         Assert.Equal(new Dictionary<string, string> { ["dify_app_id"] = "app" }, metadata);
     }
@@ -106,7 +107,7 @@ public class MetadataMergeTests
             ["nullvalue"] = null!,
         };
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal(4, report.Dropped!.Count);
         Assert.True(metadata.ContainsKey(new string('k', 64)));
@@ -123,7 +124,7 @@ public class MetadataMergeTests
             ["fine"] = new string('v', 512),
         };
 
-        MergeReport report = MetadataMerge.Apply(metadata, s_tags);
+        MergeReport report = Apply(metadata);
 
         Assert.Equal(new string('v', 512), metadata["long"]);
         Assert.Equal("x\uFFFD", metadata["lone"]);

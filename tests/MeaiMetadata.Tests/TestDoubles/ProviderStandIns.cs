@@ -41,20 +41,12 @@ public sealed class StandInBedrockMapping : DifyProviderMapping
     public override object CreateRawOptions(IChatClient providerClient, bool streaming) =>
         streaming ? new FakeConverseStreamRequest() : new FakeConverseRequest();
 
-    public override bool Apply(object rawOptions, in DifyMappingContext context)
+    public override bool Apply(object rawOptions, DifyRequestDecision decision) => rawOptions switch
     {
-        switch (rawOptions)
-        {
-            case FakeConverseRequest request:
-                BedrockRequestMetadata.Merge(request.RequestMetadata ??= [], context);
-                return true;
-            case FakeConverseStreamRequest request:
-                BedrockRequestMetadata.Merge(request.RequestMetadata ??= [], context);
-                return true;
-            default:
-                return false;
-        }
-    }
+        FakeConverseRequest request => BedrockRequestMetadata.Merge(request.RequestMetadata ??= [], decision),
+        FakeConverseStreamRequest request => BedrockRequestMetadata.Merge(request.RequestMetadata ??= [], decision),
+        _ => false,
+    };
 }
 
 /// <summary>The Vertex AI / Gemini mapping of the README, written against the stand-in type.</summary>
@@ -68,12 +60,8 @@ public sealed class StandInVertexMapping : DifyProviderMapping
 
     public override object CreateRawOptions(IChatClient providerClient, bool streaming) => new FakeGenerateContentConfig();
 
-    public override bool Apply(object rawOptions, in DifyMappingContext context)
-    {
-        var config = (FakeGenerateContentConfig)rawOptions;
-        VertexAILabels.Merge(config.Labels ??= [], context);
-        return true;
-    }
+    public override bool Apply(object rawOptions, DifyRequestDecision decision) =>
+        VertexAILabels.Merge(((FakeGenerateContentConfig)rawOptions).Labels ??= [], decision);
 }
 
 /// <summary>

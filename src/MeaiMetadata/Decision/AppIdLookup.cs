@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using MeaiMetadata.Diagnostics;
+
+namespace MeaiMetadata.Decision;
+
+/// <summary>Where the app id of a request comes from, in order: the current <see cref="DifySession"/>, else
+/// <see cref="DifyMetadataOptions.AppIdResolver"/>, else the W3C Baggage item <c>dify.app_id</c>.</summary>
+/// <remarks>
+/// A session wins because it is the most specific: code opened it around this very call (a tool, a job for one app). The
+/// resolver reads an ambient source the operator chose (the HTTP request, a tenant context) and, when set, replaces
+/// baggage, which any upstream caller can set and so comes last.
+/// </remarks>
+internal readonly struct AppIdLookup
+{
+    public const string FromSession = "session";
+    public const string FromResolver = "resolver";
+    public const string FromBaggage = "baggage";
+
+    private AppIdLookup(string? appId, string origin, string? outcome, string? reason)
+    {
+        AppId = appId;
+        Origin = origin;
+        Outcome = outcome;
+        Reason = reason;
+    }
+
+    /// <summary>Gets the app id as given, or <see langword="null"/> when there is none.</summary>
+    public string? AppId { get; }
+
+    /// <summary>Gets where the app id came from (or would have).</summary>
+    public string Origin { get; }
+
+    /// <summary>Gets the outcome of a request without an app id.</summary>
+    public string? Outcome { get; }
+
+    /// <summary>Gets why there is no app id, for the log.</summary>
+    public string? Reason { get; }
+
+    /// <summary>Finds the app id of the current request.</summary>
+    public static AppIdLookup Find(DifyMetadataSettings settings)
+    {
+        if (DifySession.Current is { } session)
+        {
+            return session.AppId.Length == 0
+                ? new(null, FromSession, DifyMetadataMetrics.NoSession, "the session's app id is empty")
+                : new(session.AppId, FromSession, null, null);
+        }
+
+        if (settings.AppIdResolver is { } resolver)
+        {
+            string? appId;
+            try
+            {
+                appId = resolver();
+            }
+#pragma warning disable CA1031 // A failing resolver means an untagged request, never a failed one.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.ResolverFailed(settings.Logger, ex);
+                return new(null, FromResolver, DifyMetadataMetrics.ResolverFailed, "the app id resolver threw");
+            }
+
+            return string.IsNullOrEmpty(appId)
+                ? new(null, FromResolver, DifyMetadataMetrics.NoSession, "the resolver returned no app id")
+                : new(appId, FromResolver, null, null);
+        }
+
+        if (settings.AppIdFromBaggage && Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag) is { Length: > 0 } fromBaggage)
+        {
+            return new(fromBaggage, FromBaggage, null, null);
+        }
+
+        return new(null, FromSession, DifyMetadataMetrics.NoSession, "no session");
+    }
+}

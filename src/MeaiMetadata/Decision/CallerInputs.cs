@@ -1,0 +1,75 @@
+using Microsoft.Extensions.AI;
+
+namespace MeaiMetadata.Decision;
+
+/// <summary>What the caller handed in on the three things this layer writes: the raw-options factory, and
+/// <c>AdditionalProperties["metadata"]</c> and <c>["store"]</c> (each with whether it was there at all).</summary>
+/// <remarks>Compared by reference only: a caller's object with a hostile <see cref="object.Equals(object?)"/> is never asked.</remarks>
+internal readonly struct CallerInputs(
+    Func<IChatClient, object?>? factory, bool hasMetadata, object? metadata, bool hasStore, object? store)
+{
+    public Func<IChatClient, object?>? Factory { get; } = factory;
+
+    public bool HasMetadata { get; } = hasMetadata;
+
+    public object? Metadata { get; } = metadata;
+
+    public bool HasStore { get; } = hasStore;
+
+    public object? Store { get; } = store;
+
+    /// <summary>Returns these inputs with <see cref="Metadata"/> replaced.</summary>
+    public CallerInputs WithMetadata(object? metadata) => new(Factory, true, metadata, HasStore, Store);
+
+    /// <summary>Returns these inputs with <see cref="Store"/> replaced.</summary>
+    public CallerInputs WithStore(object? store) => new(Factory, HasMetadata, Metadata, true, store);
+
+    /// <summary>Returns these inputs with <see cref="Factory"/> replaced.</summary>
+    public CallerInputs WithFactory(Func<IChatClient, object?>? factory) => new(factory, HasMetadata, Metadata, HasStore, Store);
+
+    /// <summary>Reads the inputs off <paramref name="options"/>.</summary>
+    public static CallerInputs Of(ChatOptions? options)
+    {
+        if (options is null)
+        {
+            return default;
+        }
+
+        AdditionalPropertiesDictionary? properties = options.AdditionalProperties;
+        object? metadata = null, store = null;
+        bool hasMetadata = properties?.TryGetValue(DifyMetadataKeys.MetadataProperty, out metadata) == true;
+        bool hasStore = properties?.TryGetValue(DifyMetadataKeys.StoreProperty, out store) == true;
+        return new(options.RawRepresentationFactory, hasMetadata, metadata, hasStore, store);
+    }
+
+    /// <summary>Returns whether <paramref name="options"/> already carry exactly these inputs.</summary>
+    public bool AreOn(ChatOptions? options)
+    {
+        CallerInputs on = Of(options);
+        return on.Factory == Factory &&
+            on.HasMetadata == HasMetadata && ReferenceEquals(on.Metadata, Metadata) &&
+            on.HasStore == HasStore && ReferenceEquals(on.Store, Store);
+    }
+
+    /// <summary>Returns a clone of <paramref name="options"/> (or new options) carrying these inputs.</summary>
+    public ChatOptions ApplyTo(ChatOptions? options)
+    {
+        ChatOptions result = options?.Clone() ?? new ChatOptions();
+        result.RawRepresentationFactory = Factory;
+        Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
+        Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);
+        return result;
+
+        static void Set(ChatOptions options, string key, bool has, object? value)
+        {
+            if (has)
+            {
+                (options.AdditionalProperties ??= [])[key] = value;
+            }
+            else
+            {
+                _ = options.AdditionalProperties?.Remove(key);
+            }
+        }
+    }
+}

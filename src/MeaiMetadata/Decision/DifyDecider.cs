@@ -1,0 +1,214 @@
+using System.Collections.ObjectModel;
+using System.Diagnostics;
+using MeaiMetadata.Diagnostics;
+using MeaiMetadata.Providers;
+using MeaiMetadata.Tagging;
+using Microsoft.Extensions.AI;
+
+namespace MeaiMetadata.Decision;
+
+/// <summary>Makes the one decision of a request and the options that carry it: the only place where the layer decides.</summary>
+internal static class DifyDecider
+{
+    private static readonly object s_true = true;
+    private static readonly object s_false = false;
+
+    /// <summary>Decides the request about to be sent with <paramref name="options"/>.</summary>
+    /// <param name="settings">The layer's settings.</param>
+    /// <param name="innerClient">The layer's inner client, through which the provider at the end of the pipeline is found.</param>
+    /// <param name="options">The caller's options, never changed.</param>
+    /// <param name="streaming">Whether the request streams.</param>
+    /// <param name="sent">The options to pass on: the caller's own instance, or a clone that carries the decision.</param>
+    /// <param name="passOutcome">For a request without a decision, the outcome to count it with; <see langword="null"/>
+    /// when another layer's request reports it.</param>
+    /// <returns>The request of a known app, or <see langword="null"/> when there is none to decide here.</returns>
+    public static DifyRequest? Decide(
+        DifyMetadataSettings settings, IChatClient innerClient, ChatOptions? options, bool streaming, out ChatOptions? sent, out string? passOutcome)
+    {
+        sent = options;
+        passOutcome = null;
+        if (!settings.Enabled)
+        {
+            passOutcome = DifyMetadataMetrics.Disabled;
+            return null;
+        }
+
+        try
+        {
+            DifyRequest? prior = DifyRequest.Of(options?.RawRepresentationFactory);
+            AppIdLookup found = AppIdLookup.Find(settings);
+            if (found.AppId is null)
+            {
+                Log.NotTagged(settings.Logger, found.Reason!);
+                passOutcome = found.Outcome;
+                if (prior is not null)
+                {
+                    // Options tagged earlier for an app that is not current now: pass on what the caller gave, untagged.
+                    sent = prior.CallerInputsOn(options!).ApplyTo(options);
+                }
+
+                return null;
+            }
+
+            string appId = MetadataText.Normalize(found.AppId, MetadataLimits.MaxValueLength);
+            if (prior is not null &&
+                string.Equals(prior.Decision.AppId, appId, StringComparison.Ordinal) &&
+                prior.Decision.IsStreaming == streaming)
+            {
+                // Tagged for this app already (an outer layer, or the same options passing again): one set of tags,
+                // reported once, by the request that made them.
+                Log.AlreadyTagged(settings.Logger);
+                return null;
+            }
+
+            CallerInputs caller = prior?.CallerInputsOn(options!) ?? CallerInputs.Of(options);
+            bool? callerStore = caller.HasStore ? CallerMetadata.ReadFlag(caller.Store) : null;
+            DifyProviderMapping? mapping = settings.MappingFor(innerClient, streaming);
+            bool? store = callerStore ?? (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset ? true : null);
+            bool isPoll = options?.ContinuationToken is not null;
+            bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
+            string? outcome =
+                isPoll ? null :
+                !tagged ? DifyMetadataMetrics.StoreDisabled :
+                mapping is null ? DifyMetadataMetrics.UnsupportedProvider :
+                DifyMetadataMetrics.Attached;
+
+            var decision = new DifyRequestDecision(appId, settings.Source, found.Origin, tagged, store, streaming, outcome, mapping, settings.Logger);
+            var request = new DifyRequest(decision, settings, caller);
+            if (!isPoll)
+            {
+                sent = Compose(options, request, settings);
+            }
+
+            Report(decision, callerStore, isPoll);
+            return request;
+        }
+#pragma warning disable CA1031 // Nothing a caller hands in may fail the request: it goes out as the caller built it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.CallerOptionsUnreadable(settings.Logger, ex);
+            sent = options;
+            passOutcome = DifyMetadataMetrics.TaggingFailed;
+            return null;
+        }
+    }
+
+    /// <summary>The options that carry the decision: the raw-options factory and the <c>AdditionalProperties</c> channel.</summary>
+    private static ChatOptions? Compose(ChatOptions? options, DifyRequest request, DifyMetadataSettings settings)
+    {
+        DifyRequestDecision decision = request.Decision;
+        CallerInputs caller = request.Caller;
+        CallerInputs target = caller;
+
+        // The factory goes on whenever the wire has something to get: the tags, an explicit store flag (an explicit false
+        // must reach the wire), or caller raw options that may carry a dify_app_id of their own.
+        if (decision.IsTagged || decision.Store is not null || caller.Factory is not null)
+        {
+            target = target.WithFactory(request.Factory);
+            request.FactoryInstalled = true;
+        }
+
+        if (decision.IsTagged && settings.AdditionalPropertiesEnabled)
+        {
+            object metadata = caller.HasMetadata ? MergeCallerMetadata(caller.Metadata, decision) : MetadataPairs(decision);
+            target = target.WithMetadata(metadata);
+            request.WrittenMetadata = metadata;
+            if (decision.Store is bool store)
+            {
+                object flag = store ? s_true : s_false;
+                target = target.WithStore(flag);
+                request.WrittenStore = flag;
+            }
+        }
+        else if (caller.HasMetadata && WithoutReservedKeys(caller.Metadata, decision) is { } cleaned)
+        {
+            // No channel carries a dify_app_id or dify_source the layer did not choose.
+            target = target.WithMetadata(cleaned);
+            request.WrittenMetadata = cleaned;
+        }
+
+        return target.AreOn(options) ? options : target.ApplyTo(options);
+    }
+
+    private static void Report(DifyRequestDecision decision, bool? callerStore, bool isPoll)
+    {
+        if (decision.IsTagged)
+        {
+            Log.Tagged(decision.Logger, decision.AppId, decision.Origin, decision.Store is null ? "unset" : "true");
+        }
+        else
+        {
+            Log.AppNotTagged(
+                decision.Logger,
+                decision.AppId,
+                decision.Origin,
+                isPoll ? "a background response poll sends no model request" :
+                callerStore is false ? "the caller set store to false" :
+                "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
+        }
+
+        Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, decision.AppId);
+    }
+
+    private static ReadOnlyDictionary<string, string> MetadataPairs(DifyRequestDecision decision)
+    {
+        var pairs = new Dictionary<string, string>(decision.Source is null ? 1 : 2, StringComparer.Ordinal)
+        {
+            [DifyMetadataKeys.AppId] = decision.AppId,
+        };
+        if (decision.Source is not null)
+        {
+            pairs[DifyMetadataKeys.Source] = decision.Source;
+        }
+
+        return new ReadOnlyDictionary<string, string>(pairs);
+    }
+
+    private static ReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyRequestDecision decision)
+    {
+        try
+        {
+            var merged = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (!CallerMetadata.TryCopy(callerMetadata, merged))
+            {
+                Log.UnreadableCallerMetadata(decision.Logger, callerMetadata?.GetType().FullName ?? "null");
+            }
+
+            Log.MergeReported(decision.Logger, MetadataMerge.Apply(merged, decision.AppId, decision.Source, MetadataRules.OpenAI), "AdditionalProperties");
+            return new ReadOnlyDictionary<string, string>(merged);
+        }
+#pragma warning disable CA1031 // A caller's unreadable metadata must not fail the request: the tags alone go on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TaggingFailed(decision.Logger, ex);
+            return MetadataPairs(decision);
+        }
+    }
+
+    /// <summary>The caller's metadata without <c>dify_app_id</c>/<c>dify_source</c>, or <see langword="null"/> when it has
+    /// neither (or cannot be read: then nothing of it is understood, and it is left as it is).</summary>
+    private static ReadOnlyDictionary<string, string>? WithoutReservedKeys(object? callerMetadata, DifyRequestDecision decision)
+    {
+        try
+        {
+            var copy = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (!CallerMetadata.TryCopy(callerMetadata, copy) ||
+                !(copy.Remove(DifyMetadataKeys.AppId) | copy.Remove(DifyMetadataKeys.Source)))
+            {
+                return null;
+            }
+
+            Log.ReservedKeysRemoved(decision.Logger);
+            return new ReadOnlyDictionary<string, string>(copy);
+        }
+#pragma warning disable CA1031 // A caller's unreadable metadata must not fail the request.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TaggingFailed(decision.Logger, ex);
+            return null;
+        }
+    }
+}
