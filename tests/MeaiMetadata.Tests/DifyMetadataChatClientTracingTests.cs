@@ -142,7 +142,7 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1/");
         using (DifySession.Begin("edge app, \"quoted\"", propagateAsBaggage: true))
         {
-            Http.DifyBaggageHandler.AddBaggage(request);
+            MeaiMetadata.Http.DifyBaggageHandler.AddBaggage(request);
         }
 
         // Downstream: .NET's own propagator extracts the header onto the incoming request's activity; no session is open.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace MeaiMetadata.Tagging;
 
@@ -38,6 +39,34 @@ internal static class CallerMetadata
 
                 return true;
 
+            case JsonObject json:
+                foreach (KeyValuePair<string, JsonNode?> property in json)
+                {
+                    if (property.Value is JsonValue scalar && AsText(scalar) is { } text)
+                    {
+                        target[property.Key] = text;
+                    }
+                }
+
+                return true;
+
+            case JsonDocument document:
+                return TryCopy(document.RootElement, target);
+
+            case string text when text.AsSpan().TrimStart().StartsWith('{'):
+                return TryCopyJsonText(text, target);
+
+            case System.Collections.IDictionary dictionary:
+                foreach (System.Collections.DictionaryEntry entry in dictionary)
+                {
+                    if (entry.Key is string key && AsText(entry.Value) is { } text)
+                    {
+                        target[key] = text;
+                    }
+                }
+
+                return true;
+
             case JsonElement { ValueKind: JsonValueKind.Object } json:
                 try
                 {
@@ -62,6 +91,20 @@ internal static class CallerMetadata
         }
     }
 
+    /// <summary>Copies JSON text of an object, as a caller that serialized its metadata hands it in.</summary>
+    private static bool TryCopyJsonText(string text, Dictionary<string, string> target)
+    {
+        try
+        {
+            using JsonDocument parsed = JsonDocument.Parse(text);
+            return TryCopy(parsed.RootElement, target);
+        }
+        catch (JsonException)
+        {
+            return false; // not JSON after all: unreadable, replaced by the tags with a warning
+        }
+    }
+
     /// <summary>Reads an explicit store flag: <see langword="true"/>, <see langword="false"/>, or <see langword="null"/> when not a flag.</summary>
     public static bool? ReadFlag(object? value) => value switch
     {
@@ -70,12 +113,19 @@ internal static class CallerMetadata
         JsonElement { ValueKind: JsonValueKind.True } => true,
         JsonElement { ValueKind: JsonValueKind.False } => false,
         JsonElement { ValueKind: JsonValueKind.String } json when bool.TryParse(StringOf(json), out bool flag) => flag,
+        JsonValue node when node.TryGetValue(out JsonElement element) => ReadFlag(element),
+        JsonValue node when node.TryGetValue(out bool flag) => flag,
+        JsonValue node when node.TryGetValue(out string? text) && bool.TryParse(text, out bool flag) => flag,
         _ => null,
     };
 
     private static string? AsText(object? value) => value switch
     {
         string text => text,
+        JsonValue node when node.TryGetValue(out JsonElement element) => AsText(element),
+        JsonValue node when node.TryGetValue(out string? text) => text,
+        JsonValue node when node.TryGetValue(out bool flag) => flag ? "true" : "false",
+        JsonValue node => node.ToJsonString(),
         JsonElement { ValueKind: JsonValueKind.String } json => StringOf(json),
         JsonElement { ValueKind: JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False } json => json.GetRawText(),
         bool flag => flag ? "true" : "false",

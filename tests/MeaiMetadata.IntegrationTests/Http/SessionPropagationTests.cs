@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using MeaiMetadata.FakeOpenAI;
+using MeaiMetadata.Http;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+
+namespace MeaiMetadata.IntegrationTests.Http;
+
+/// <summary>
+/// A propagating session at the edge, a backend on real Kestrel that calls the strict fake OpenAI through
+/// <c>UseDifyMetadata()</c> and reads the app id from incoming baggage, and the OpenTelemetry SDK's default sampler: the
+/// session never changes which spans are created, sampled or parented, and the HTTP client setups the README lists carry
+/// the app id. Alone (serial): the SDK and the listeners see the whole process.
+/// </summary>
+[Collection(SerialTests.Name)]
+public sealed class SessionPropagationTests : IAsyncLifetime
+{
+    private static readonly ActivitySource s_app = new("MeaiMetadata.Tests.App");
+    private FakeOpenAIServer _openAI = null!;
+    private BackendService _backend = null!;
+
+    public async Task InitializeAsync()
+    {
+        _openAI = await FakeOpenAIServer.StartAsync();
+        _backend = await BackendService.StartAsync(_openAI);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _backend.DisposeAsync();
+        await _openAI.DisposeAsync();
+    }
+
+    public static TheoryData<string> CarryingSetups => ["factory client with AddDifyBaggage()", "ConfigureHttpClientDefaults(b => b.AddDifyBaggage())", "new HttpClient(new DifyBaggageHandler(...))"];
+
+    private static HttpClient Client(string setup, ServiceProvider services) => setup switch
+    {
+        "factory client with AddDifyBaggage()" => services.GetRequiredService<IHttpClientFactory>().CreateClient("backend"),
+        "ConfigureHttpClientDefaults(b => b.AddDifyBaggage())" => services.GetRequiredService<IHttpClientFactory>().CreateClient("any"),
+        "new HttpClient(new DifyBaggageHandler(...))" => new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler())),
+        _ => new HttpClient(),
+    };
+
+    private static ServiceProvider Services(string setup)
+    {
+        var services = new ServiceCollection();
+        if (setup.StartsWith("Configure", StringComparison.Ordinal))
+        {
+            services.ConfigureHttpClientDefaults(b => b.AddDifyBaggage());
+        }
+        else
+        {
+            services.AddHttpClient("backend").AddDifyBaggage();
+        }
+
+        return services.BuildServiceProvider();
+    }
+
+    [Theory]
+    [MemberData(nameof(CarryingSetups))]
+    public async Task PropagatingSession_EachCarryingSetup_TheBackendTagsItsOwnLlmCallWithTheEdgeApp(string setup)
+    {
+        string[] ids = ["edge-app", "Ünïcode app, \"quoted\"; with=signs", "line\r\nbreak\u0000nul", new string('x', 600)];
+        await using ServiceProvider services = Services(setup);
+        foreach (string id in ids)
+        {
+            _openAI.Clear();
+            using HttpClient http = Client(setup, services);
+            using (DifySession.Begin(id, propagateAsBaggage: true))
+            {
+                using HttpResponseMessage response = await http.PostAsync(_backend.Address, null);
+                Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+            }
+
+            RecordedRequest llm = Assert.Single(_openAI.Requests);
+            Assert.Equal(200, llm.StatusCode);
+            Assert.Equal(id.Length > 512 ? id[..512] : id, llm.Metadata!["dify_app_id"]);
+        }
+    }
+
+    [Fact]
+    public async Task PlainHttpClient_WithoutTheHandler_CarriesNoAppId()
+    {
+        using var http = new HttpClient();
+        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        {
+            using HttpResponseMessage response = await http.PostAsync(_backend.Address, null);
+            response.EnsureSuccessStatusCode();
+        }
+
+        Assert.Null(Assert.Single(_openAI.Requests).Metadata);
+        Assert.Null(_backend.Seen[^1].Baggage);
+    }
+
+    [Fact]
+    public async Task CallerBaggageAndActivityBaggage_AreKept_TheSessionDecidesTheApp()
+    {
+        using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+        using var activity = new Activity("edge request").AddBaggage("tenant.region", "eu").AddBaggage("dify.app_id", "upstream-app").Start();
+
+        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        {
+            (await http.PostAsync(_backend.Address, null)).EnsureSuccessStatusCode();
+
+            using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Address);
+            request.Headers.Add("baggage", "caller.item=1, dify.app_id=forged");
+            (await http.SendAsync(request)).EnsureSuccessStatusCode();
+        }
+
+        Assert.All(_openAI.Requests, r => Assert.Equal("edge-app", r.Metadata!["dify_app_id"]));
+        Assert.Equal("dify.app_id=edge-app,tenant.region=eu", _backend.Seen[^2].Baggage);
+        Assert.Equal("dify.app_id=edge-app,caller.item=1", _backend.Seen[^1].Baggage);
+    }
+
+    [Fact]
+    public async Task PropagatingSession_SpansAreCreatedSampledAndParentedAsWithoutIt()
+    {
+        var exported = new List<Activity>();
+        using TracerProvider tracing = Sdk.CreateTracerProviderBuilder() // the SDK's default sampler: ParentBased(AlwaysOn)
+            .AddSource(s_app.Name)
+            .AddInMemoryExporter(exported)
+            .Build()!;
+        using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+
+        // A root span started inside the session: created, recorded, a root.
+        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        {
+            using Activity? work = s_app.StartActivity("work");
+            Assert.NotNull(work);
+            Assert.True(work.Recorded);
+            Assert.Equal(default, work.ParentSpanId);
+
+            // The outgoing call carries the app span's trace, sampled (-01), and the app id.
+            (await http.PostAsync(_backend.Address, null)).EnsureSuccessStatusCode();
+            string traceParent = _backend.Seen[^1].TraceParent!;
+            Assert.StartsWith($"00-{work.TraceId}-", traceParent, StringComparison.Ordinal);
+            Assert.EndsWith("-01", traceParent, StringComparison.Ordinal);
+        }
+
+        // Inside an application request span: the child's parent is that span, which is exported (no orphan).
+        Activity request = s_app.StartActivity("request")!;
+        Activity? child;
+        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        {
+            child = s_app.StartActivity("child");
+            child!.Dispose();
+        }
+
+        request.Dispose();
+        tracing.ForceFlush();
+        Assert.Equal(request.SpanId, child.ParentSpanId);
+        Assert.Contains(exported, a => a.SpanId == request.SpanId);
+        Assert.Contains(exported, a => a.SpanId == child.SpanId);
+        Assert.All(exported, a => Assert.True(a.ParentSpanId == default || exported.Any(p => p.SpanId == a.ParentSpanId), $"{a.DisplayName} has an unexported parent"));
+        Assert.Equal("edge-app", Assert.Single(_openAI.Requests).Metadata!["dify_app_id"]);
+    }
+}

@@ -1,0 +1,443 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging.Testing;
+using OpenAI.Chat;
+using OpenAI.Responses;
+using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
+
+namespace MeaiMetadata.Tests.Decision;
+
+/// <summary>The one decision per request, as each channel sees it: the defects of issue "One decision per request".</summary>
+public sealed class DifyDeciderTests : IDisposable
+{
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+
+    private IMeterFactory MeterFactory => _services.GetRequiredService<IMeterFactory>();
+
+    public void Dispose() => _services.Dispose();
+
+    public static TheoryData<StandInApi, bool> AllPaths => new()
+    {
+        { StandInApi.ChatCompletions, false },
+        { StandInApi.ChatCompletions, true },
+        { StandInApi.Responses, false },
+        { StandInApi.Responses, true },
+    };
+
+    private MetricCollector<long> Requests() => new(MeterFactory, DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.RequestsCounter);
+
+    private static List<(string? Outcome, string? AppId)> Outcomes(MetricCollector<long> requests) =>
+        [.. requests.GetMeasurementSnapshot().SelectMany(m => Enumerable.Repeat(
+            (m.Tags["outcome"] as string, m.Tags.TryGetValue("dify.app_id", out object? app) ? app as string : null), (int)m.Value))];
+
+    // ---- 2. an ended session tags nothing, through any channel ----
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task EndedSession_TaskRunningAfterDispose_TagsNothing(bool propagateAsBaggage, bool childActivityOpenAtDispose)
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var client = new DifyMetadataChatClient(inner);
+        var release = new TaskCompletionSource();
+        using var source = new ActivitySource("test.ended-session");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        Task<ChatOptions?> late;
+        Activity? child = null;
+        using (DifySession.Begin("ended-app", propagateAsBaggage))
+        {
+            if (childActivityOpenAtDispose)
+            {
+                child = source.StartActivity("child still open");
+            }
+
+            late = Task.Run(async () =>
+            {
+                await release.Task;
+                await client.GetResponseAsync("hi");
+                return inner.LastOptions;
+            });
+        }
+
+        release.SetResult();
+        ChatOptions? sent = await late;
+        child?.Dispose();
+
+        Assert.Empty(inner.LastChat.Metadata);
+        Assert.Null(inner.LastChat.StoredOutputEnabled);
+        Assert.Null(sent?.AdditionalProperties?.GetValueOrDefault("metadata"));
+        Assert.Null(child?.GetTagItem("dify.app_id"));
+    }
+
+    // ---- 3. a request carries the app of the session current when it is made ----
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NestedSessionInATool_SubRequestCarriesTheInnerApp_OuterRequestsTheOuterApp(bool streaming)
+    {
+        var wire = new List<(string? App, bool Tool)>();
+        var provider = new ToolCallingClient(wire);
+        IChatClient client = null!;
+        var tool = AIFunctionFactory.Create(
+            async () =>
+            {
+                using (DifySession.Begin("sub-app"))
+                {
+                    ChatResponse sub = await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
+                    return sub.Text;
+                }
+            },
+            "lookup");
+        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+
+        using (DifySession.Begin("outer-app"))
+        {
+            await Send.RequestAsync(client, new ChatOptions { Tools = [tool] }, streaming);
+        }
+
+        // The first outer request asks for the tool; the tool's sub-request; the outer request that answers.
+        Assert.Equal(["outer-app", "sub-app", "outer-app"], wire.Select(w => w.App));
+    }
+
+    // ---- 4. channels agree ----
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public async Task CallerRawStoreFalse_WireHasNone_InnerLayersSeeTheLayersOwnChoice_LogSaysSo(StandInApi api, bool streaming)
+    {
+        // The caller's raw options decide after the layer ran: the wire keeps their store:false and carries no metadata;
+        // the AdditionalProperties channel (read by inner layers before the raw options exist) carries the layer's own
+        // dify_app_id, never another; the request is counted store_disabled; the log says the raw options decided.
+        var logger = new FakeLogger();
+        var inner = new OpenAIStandInClient(api);
+        using MetricCollector<long> requests = Requests();
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions(), logger, MeterFactory);
+        var options = new ChatOptions
+        {
+            RawRepresentationFactory = _ => api == StandInApi.ChatCompletions
+                ? new ChatCompletionOptions { StoredOutputEnabled = false }
+                : new CreateResponseOptions { StoredOutputEnabled = false },
+        };
+
+        using (DifySession.Begin("app"))
+        {
+            await Send.RequestAsync(client, options, streaming);
+        }
+
+        Assert.False(RawMetadata.StoreOf(inner.LastRaw));
+        Assert.Empty(RawMetadata.Of(inner.LastRaw));
+        var apMetadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(inner.LastOptions!.AdditionalProperties!["metadata"]);
+        Assert.Equal("app", apMetadata["dify_app_id"]);
+        Assert.Equal(("store_disabled", "app"), Assert.Single(Outcomes(requests)));
+        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("not attached after all", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(StandInApi.ChatCompletions, DifyStorePolicy.EnableWhenUnset, false)]
+    [InlineData(StandInApi.Responses, DifyStorePolicy.EnableWhenUnset, false)]
+    [InlineData(StandInApi.ChatCompletions, DifyStorePolicy.LeaveUnset, null)]
+    [InlineData(StandInApi.Responses, DifyStorePolicy.LeaveUnset, null)]
+    [InlineData(StandInApi.Responses, DifyStorePolicy.LeaveUnset, false)]
+    public async Task CallerApMetadataNamingAnotherApp_NeverReachesInnerLayers(StandInApi api, DifyStorePolicy policy, bool? store)
+    {
+        var inner = new OpenAIStandInClient(api);
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { StorePolicy = policy });
+        var options = new ChatOptions { AdditionalProperties = new() { ["metadata"] = new Dictionary<string, string> { ["dify_app_id"] = "victim-app", ["dify_source"] = "forged", ["team"] = "search" } } };
+        if (store is bool flag)
+        {
+            options.AdditionalProperties["store"] = flag;
+        }
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi", options);
+        }
+
+        var seen = Assert.IsAssignableFrom<IEnumerable<KeyValuePair<string, string>>>(inner.LastOptions!.AdditionalProperties!["metadata"]).ToDictionary();
+        Assert.Equal("search", seen["team"]);
+        Assert.NotEqual("victim-app", seen.GetValueOrDefault("dify_app_id"));
+        Assert.NotEqual("forged", seen.GetValueOrDefault("dify_source"));
+        Assert.DoesNotContain("victim-app", RawMetadata.Of(inner.LastRaw).Values);
+    }
+
+    // ---- 5. an explicit store:false, in whichever channel, is on the wire ----
+
+    [Theory]
+    [InlineData(StandInApi.ChatCompletions, DifyStorePolicy.EnableWhenUnset)]
+    [InlineData(StandInApi.ChatCompletions, DifyStorePolicy.LeaveUnset)]
+    [InlineData(StandInApi.Responses, DifyStorePolicy.EnableWhenUnset)]
+    [InlineData(StandInApi.Responses, DifyStorePolicy.LeaveUnset)]
+    public async Task ApStoreFalse_IsOnTheWire(StandInApi api, DifyStorePolicy policy)
+    {
+        foreach (object flag in new object[] { false, "false", JsonSerializer.SerializeToElement(false), JsonValue.Create(false) })
+        {
+            var inner = new OpenAIStandInClient(api);
+            var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { StorePolicy = policy });
+
+            using (DifySession.Begin("app"))
+            {
+                await client.GetResponseAsync("hi", new ChatOptions { AdditionalProperties = new() { ["store"] = flag } });
+            }
+
+            Assert.False(RawMetadata.StoreOf(inner.LastRaw));
+            Assert.Empty(RawMetadata.Of(inner.LastRaw));
+        }
+    }
+
+    // ---- 6. one outcome per model request sent ----
+
+    [Fact]
+    public async Task StreamNeverEnumerated_CountsNothing()
+    {
+        using MetricCollector<long> requests = Requests();
+        var client = new DifyMetadataChatClient(new OpenAIStandInClient(StandInApi.ChatCompletions), null, null, MeterFactory);
+
+        using (DifySession.Begin("app"))
+        {
+            _ = client.GetStreamingResponseAsync("hi");
+            _ = client.GetStreamingResponseAsync("hi", new ChatOptions());
+        }
+
+        _ = client.GetStreamingResponseAsync("no session");
+        Assert.Empty(Outcomes(requests));
+    }
+
+    [Fact]
+    public async Task BackgroundResponsePoll_CountsNothing_SendsNoTags()
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new OpenAIStandInClient(StandInApi.Responses);
+        var client = new DifyMetadataChatClient(inner, null, null, MeterFactory);
+        var poll = new ChatOptions { ContinuationToken = ResponseContinuationToken.FromBytes(new byte[] { 1, 2, 3 }) };
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync([], poll);
+        }
+
+        Assert.Same(poll, inner.LastOptions);
+        Assert.Empty(Outcomes(requests));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CallerChatOptionsToAResponsesClient_TheWireIsTagged_CountedAttached(bool streaming)
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new OpenAIStandInClient(StandInApi.Responses);
+        var client = new DifyMetadataChatClient(inner, null, null, MeterFactory);
+        var wrong = new ChatCompletionOptions();
+
+        using (DifySession.Begin("app"))
+        {
+            await Send.RequestAsync(client, new ChatOptions { RawRepresentationFactory = _ => wrong }, streaming);
+        }
+
+        Assert.Equal("app", inner.LastResponses.Metadata["dify_app_id"]);
+        Assert.Empty(wrong.Metadata);
+        Assert.Equal(("attached", "app"), Assert.Single(Outcomes(requests)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ProviderThatNeverCallsTheFactory_CountedUnsupportedProvider(bool streaming)
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new TestChatClient
+        {
+            GetResponseAsyncCallback = (_, _, _) => Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, "ok"))),
+            GetStreamingResponseAsyncCallback = (_, _, _) => new[] { new ChatResponseUpdate(ChatRole.Assistant, "ok") }.ToAsyncEnumerable(),
+        };
+        var client = new DifyMetadataChatClient(inner, null, null, MeterFactory);
+
+        using (DifySession.Begin("app"))
+        {
+            Assert.Equal("ok", await Send.RequestAsync(client, new ChatOptions(), streaming));
+        }
+
+        Assert.Equal(("unsupported_provider", "app"), Assert.Single(Outcomes(requests)));
+    }
+
+    [Fact]
+    public async Task ToolLoopInsideTheLayer_OneOutcomePerModelRequest()
+    {
+        using MetricCollector<long> requests = Requests();
+        var wire = new List<(string? App, bool Tool)>();
+        var tool = AIFunctionFactory.Create(() => "sunny", "get_weather");
+        IChatClient client = new ChatClientBuilder(new ToolCallingClient(wire))
+            .Use(inner => new DifyMetadataChatClient(inner, null, null, MeterFactory))
+            .UseFunctionInvocation()
+            .Build();
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] });
+        }
+
+        Assert.Equal(2, wire.Count);
+        Assert.Equal([("attached", "app"), ("attached", "app")], Outcomes(requests));
+    }
+
+    // ---- 7. nothing a caller hands in fails a request ----
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public async Task HostileCallerInputs_NeverFailTheRequest(StandInApi api, bool streaming)
+    {
+        JsonDocument disposed = JsonDocument.Parse("{\"store\": false, \"metadata\": {\"team\": \"search\"}}");
+        JsonElement disposedStore = disposed.RootElement.GetProperty("store");
+        JsonElement disposedMetadata = disposed.RootElement.GetProperty("metadata");
+        disposed.Dispose();
+
+        ChatOptions[] hostile =
+        [
+            new() { AdditionalProperties = new() { ["store"] = disposedStore } },
+            new() { AdditionalProperties = new() { ["metadata"] = disposedMetadata } },
+            new() { AdditionalProperties = new() { ["metadata"] = new ThrowingDictionary() } },
+            new() { AdditionalProperties = new() { ["metadata"] = new Dictionary<string, object?> { ["k"] = new HostileValue() } } },
+            new() { AdditionalProperties = new() { ["store"] = new HostileValue(), ["metadata"] = new HostileValue() } },
+            new HostileOptions(),
+        ];
+
+        foreach (ChatOptions options in hostile)
+        {
+            var logger = new FakeLogger();
+            var inner = new OpenAIStandInClient(api);
+            var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions(), logger);
+            using (DifySession.Begin("app"))
+            {
+                Assert.Equal("ok", await Send.RequestAsync(client, options, streaming));
+            }
+        }
+    }
+
+    // ---- 8. the bound on app ids holds per meter, whatever the DI lifetime ----
+
+    [Fact]
+    public async Task ScopedPipeline_MaxMetricAppIds_HoldsPerMeter()
+    {
+        var services = new ServiceCollection().AddMetrics();
+        services.AddChatClient(_ => new OpenAIStandInClient(StandInApi.ChatCompletions), ServiceLifetime.Scoped)
+            .UseDifyMetadata(o => o.MaxMetricAppIds = 2);
+        using ServiceProvider provider = services.BuildServiceProvider();
+        using var requests = new MetricCollector<long>(provider.GetRequiredService<IMeterFactory>(), DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.RequestsCounter);
+
+        for (int i = 0; i < 5; i++)
+        {
+            using IServiceScope scope = provider.CreateScope();
+            using (DifySession.Begin("app-" + i))
+            {
+                await scope.ServiceProvider.GetRequiredService<IChatClient>().GetResponseAsync("hi");
+            }
+        }
+
+        Assert.Equal(["app-0", "app-1", "other", "other", "other"], Outcomes(requests).Select(o => o.AppId));
+    }
+
+    // ---- 9. every JSON shape of a string map merges ----
+
+    public static TheoryData<string, object> JsonShapes => new()
+    {
+        { "JsonElement", JsonSerializer.SerializeToElement(new Dictionary<string, object> { ["team"] = "search", ["tier"] = 2 }) },
+        { "JsonObject", new JsonObject { ["team"] = "search", ["tier"] = 2 } },
+        { "JsonNode.Parse", JsonNode.Parse("{\"team\":\"search\",\"tier\":2}")! },
+        { "JsonDocument", JsonDocument.Parse("{\"team\":\"search\",\"tier\":2}") },
+        { "JSON text", "{\"team\":\"search\",\"tier\":2}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(JsonShapes))]
+    public async Task CallerApMetadata_EveryJsonShape_Merges(string shape, object metadata)
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var client = new DifyMetadataChatClient(inner);
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi", new ChatOptions { AdditionalProperties = new() { ["metadata"] = metadata } });
+        }
+
+        var merged = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(inner.LastOptions!.AdditionalProperties!["metadata"]);
+        Assert.True(
+            merged.Count == 4 && merged["team"] == "search" && merged["tier"] == "2" && merged["dify_app_id"] == "app",
+            $"{shape}: {string.Join(", ", merged)}");
+    }
+
+    /// <summary>A provider that asks for one tool call per request without a tool result, and reports each request's app.</summary>
+    private sealed class ToolCallingClient(List<(string? App, bool Tool)> wire) : IChatClient
+    {
+        private static readonly OpenAIStandInClient s_provider = new(StandInApi.ChatCompletions);
+
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            var raw = options?.RawRepresentationFactory?.Invoke(this) as ChatCompletionOptions;
+            bool answered = messages.Any(m => m.Contents.OfType<FunctionResultContent>().Any());
+            bool sub = messages.Any(m => m.Text == "sub question");
+            lock (wire)
+            {
+                wire.Add((raw is not null && raw.Metadata.TryGetValue("dify_app_id", out string? app) ? app : null, !answered && !sub));
+            }
+
+            ChatMessage reply = answered || sub
+                ? new(ChatRole.Assistant, "ok")
+                : new(ChatRole.Assistant, [new FunctionCallContent("call_" + wire.Count, options!.Tools![0].Name)]);
+            return Task.FromResult(new ChatResponse(reply));
+        }
+
+        public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+            IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            ChatResponse response = await GetResponseAsync(messages, options, cancellationToken);
+            foreach (ChatResponseUpdate update in response.ToChatResponseUpdates())
+            {
+                yield return update;
+            }
+        }
+
+        public object? GetService(Type serviceType, object? serviceKey = null) =>
+            serviceType == typeof(ChatClient) ? s_provider.GetService(serviceType, serviceKey) : serviceType.IsInstanceOfType(this) ? this : null;
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class ThrowingDictionary : IEnumerable<KeyValuePair<string, string>>
+    {
+        public IEnumerator<KeyValuePair<string, string>> GetEnumerator() => throw new InvalidOperationException("hostile enumeration");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    private sealed class HostileValue : IFormattable
+    {
+        public override string ToString() => throw new InvalidOperationException("hostile ToString");
+
+        public string ToString(string? format, IFormatProvider? formatProvider) => throw new InvalidOperationException("hostile ToString");
+
+        public override bool Equals(object? obj) => throw new InvalidOperationException("hostile Equals");
+
+        public override int GetHashCode() => throw new InvalidOperationException("hostile GetHashCode");
+    }
+
+    private sealed class HostileOptions : ChatOptions
+    {
+        public override ChatOptions Clone() => throw new InvalidOperationException("hostile Clone");
+    }
+}
