@@ -10,6 +10,7 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
         and a table of exactly what reached the endpoint (metadata, store) for each request.
 
         Usage: dotnet run --project samples/MeaiMetadata.Demo [-- options]
+               (the options go after "--", e.g. dotnet run --project samples/MeaiMetadata.Demo -- --verbose)
 
         Options:
           --live           Send the scenario to the real OpenAI API instead of the embedded endpoint.
@@ -17,7 +18,8 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
                            Note: tagged requests carry store=true, which persists them (prompts and outputs)
                            as Stored Completions on your OpenAI account.
           --model <name>   Model to ask for (default: gpt-4o-mini).
-          --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr.
+          --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr;
+                           each line names the row of the table it belongs to ("=> row 7").
           -h, --help       Show this help.
 
         Without --live, an OpenAI-compatible endpoint is started on 127.0.0.1 (random port); no API key is needed.

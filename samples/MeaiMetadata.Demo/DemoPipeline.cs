@@ -10,7 +10,11 @@ public static class DemoPipeline
 {
     public static string KeyOf(DemoApi api) => api == DemoApi.ChatCompletions ? "chat" : "responses";
 
-    public static ServiceProvider Build(OpenAIClient openAI, string model, bool verbose)
+    /// <param name="openAI">The OpenAI client (the embedded endpoint or the real API).</param>
+    /// <param name="model">The model to ask for.</param>
+    /// <param name="verbose">Show the middleware's Debug log, each line with the scope of its row ("row 7").</param>
+    /// <param name="configureLogging">More logging set-up (tests add a provider that records the scopes).</param>
+    public static ServiceProvider Build(OpenAIClient openAI, string model, bool verbose, Action<ILoggingBuilder>? configureLogging = null)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging =>
@@ -19,8 +23,14 @@ public static class DemoPipeline
             logging.SetMinimumLevel(verbose ? LogLevel.Warning : LogLevel.None);
             logging.AddFilter("MeaiMetadata", verbose ? LogLevel.Debug : LogLevel.Warning);
 
-            logging.AddSimpleConsole(o => o.SingleLine = true);
+            // IncludeScopes: DemoRunner opens a scope "row N" around each request, so every line names its row.
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.IncludeScopes = true;
+            });
             logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // keep stdout for the table
+            configureLogging?.Invoke(logging);
         });
         services.AddMetrics(); // the layer reports on a meter from this IMeterFactory
         services.AddSingleton(openAI);

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.Demo;
 
@@ -13,6 +14,7 @@ public static class DemoRunner
     public static async Task<DemoReport> RunAsync(IServiceProvider services, IWireLog wire, CancellationToken cancellationToken = default)
     {
         using var metrics = new DemoMetrics(services.GetRequiredService<IMeterFactory>());
+        ILogger? logger = services.GetService<ILoggerFactory>()?.CreateLogger("MeaiMetadata.Demo");
         var rows = new List<DemoRow>();
         int failed = 0;
         bool unreachable = false;
@@ -24,6 +26,8 @@ public static class DemoRunner
             int before = wire.Snapshot().Count;
 
             string outcome;
+            // Every log line of this step's requests (5a and 5b too) carries the scope "row N" of its table row.
+            using IDisposable? rowScope = logger?.BeginScope("row {Row}", i + 1);
             try
             {
                 ChatResponse response;

@@ -2,7 +2,9 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using MeaiMetadata.Demo;
 using MeaiMetadata.FakeOpenAI;
+using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using OpenAI;
 
 namespace MeaiMetadata.IntegrationTests.Demo;
@@ -151,6 +153,56 @@ public sealed class DemoProgramTests
         finally
         {
             Environment.SetEnvironmentVariable("OPENAI_API_KEY", saved);
+        }
+    }
+
+    [Fact]
+    public async Task Verbose_EveryLogLineOfARequestNamesItsRow()
+    {
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync();
+        var openAI = new OpenAIClient(new ApiKeyCredential("k"), new OpenAIClientOptions { Endpoint = server.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) });
+        var recorder = new ScopeRecorder();
+        await using ServiceProvider services = DemoPipeline.Build(openAI, DemoArguments.DefaultModel, verbose: true, l => l.AddProvider(recorder));
+
+        DemoReport report = await DemoRunner.RunAsync(services, new EndpointWireLog(server));
+
+        Assert.Equal(0, report.FailedSteps);
+        List<(string Category, string[] Scopes)> lines = [.. recorder.Lines];
+        Assert.NotEmpty(lines);
+        // Not the library's wording (it changes), only that each line carries exactly one "row N" scope.
+        Assert.All(lines, l => Assert.Single(l.Scopes, s => System.Text.RegularExpressions.Regex.IsMatch(s, @"^row \d+$")));
+        // Each step's requests logged something (tagged or why not), under that step's row.
+        int[] rowsWithLines = [.. lines.Select(l => int.Parse(l.Scopes.Single(s => s.StartsWith("row ", StringComparison.Ordinal))[4..], System.Globalization.CultureInfo.InvariantCulture)).Distinct().Order()];
+        Assert.Equal(Enumerable.Range(1, DemoScenario.Steps.Count), rowsWithLines);
+    }
+
+    /// <summary>Records each log line's category and scopes, as the console logger with IncludeScopes would print them.</summary>
+    private sealed class ScopeRecorder : ILoggerProvider, ISupportExternalScope
+    {
+        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+        public ConcurrentQueue<(string Category, string[] Scopes)> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Recorder(this, categoryName);
+
+        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Recorder(ScopeRecorder owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => owner._scopes.Push(state);
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var scopes = new List<string>();
+                owner._scopes.ForEachScope((scope, list) => list.Add(scope?.ToString() ?? ""), scopes);
+                owner.Lines.Enqueue((category, [.. scopes]));
+            }
         }
     }
 }
