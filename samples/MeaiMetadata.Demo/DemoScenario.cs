@@ -40,8 +40,9 @@ public static class DemoScenario
     private static ChatOptions WithWeatherTool() =>
         new() { Tools = [AIFunctionFactory.Create(() => "sunny, 21°C", "get_weather", "Gets the weather where the user is.")] };
 
-    private static ChatOptions StoreFalse() =>
-        new() { RawRepresentationFactory = static _ => new ChatCompletionOptions { StoredOutputEnabled = false } };
+    // The provider-neutral way: the layer decides before the request goes on and puts store:false on the wire itself.
+    // (Raw options with their own store flag are decided after the layer ran: README, "What each channel carries".)
+    private static ChatOptions StoreFalse() => new() { AdditionalProperties = new() { ["store"] = false } };
 
     private static ChatOptions CallerMetadata() => new()
     {
