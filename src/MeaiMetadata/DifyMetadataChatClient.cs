@@ -13,20 +13,22 @@ namespace MeaiMetadata;
 /// <summary>A delegating chat client that tags every request with the calling app's id as OpenAI request metadata.</summary>
 /// <remarks>
 /// <para>
-/// For each request made inside a <see cref="DifySession"/> (or for which <see cref="DifyMetadataOptions.AppIdResolver"/>
-/// returns an id, or whose <see cref="Activity"/> carries the baggage item <c>dify.app_id</c>), the client passes on a clone
-/// of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/> adds
-/// <c>metadata {dify_app_id, dify_source}</c> and <c>store</c> to the OpenAI request (Chat Completions or Responses), and
-/// whose <see cref="ChatOptions.AdditionalProperties"/> carry the same metadata and store flag for other layers and
-/// providers. The caller's objects are never changed.
+/// Each request gets one <see cref="DifyRequestDecision"/>, made once before it is passed on: the app id (from the current
+/// <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else the baggage item
+/// <c>dify.app_id</c> of <see cref="Activity.Current"/>), whether the request is tagged, and its <c>store</c> flag. The
+/// client passes on a clone of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/>
+/// carries the decision to the OpenAI request (Chat Completions or Responses: <c>metadata {dify_app_id, dify_source}</c>
+/// and <c>store</c>), and whose <see cref="ChatOptions.AdditionalProperties"/> carry the same metadata and store flag for
+/// other layers and providers. The caller's objects are never changed.
 /// </para>
 /// <para>
 /// It never breaks a request: an explicit <c>store: false</c> is respected, OpenAI's limits are kept, and when no app id can
 /// be found the request goes out untouched.
 /// </para>
 /// <para>
-/// It reports the meter <see cref="DifyMetadataTelemetry.MeterName"/> (requests by outcome, tokens by app) and sets the tag
-/// <c>dify.app_id</c> on the current <see cref="Activity"/> of a tagged request.
+/// It reports the meter <see cref="DifyMetadataTelemetry.MeterName"/> once per request when the call ends (one outcome per
+/// model request sent, tokens by app) and sets the tag <c>dify.app_id</c> on the current <see cref="Activity"/> of a
+/// request whose app is known.
 /// </para>
 /// <para>This type is thread-safe: one instance serves concurrent requests.</para>
 /// </remarks>

@@ -1,6 +1,6 @@
 namespace MeaiMetadata.Tagging;
 
-/// <summary>Merges a tag set into caller metadata within a provider's limits (OpenAI's unless told otherwise).</summary>
+/// <summary>Merges the app id and source into caller metadata within a provider's limits (OpenAI's unless told otherwise).</summary>
 /// <remarks>
 /// Priority when room runs out: <c>dify_app_id</c> always, then the caller's keys oldest first, then <c>dify_source</c>.
 /// The reserved keys <c>dify_app_id</c> and <c>dify_source</c> are always the layer's: a caller value under either name is
