@@ -123,7 +123,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return base.GetResponseAsync(messages, sent, cancellationToken);
         }
 
-        return SendAsync(request, messages, sent, cancellationToken);
+        // The report at the end of the call only feeds the meter: while nothing listens to it, there is nothing to wait for.
+        return settings.Metrics.Enabled
+            ? SendAsync(request, messages, sent, cancellationToken)
+            : base.GetResponseAsync(messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -140,7 +143,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
         }
 
-        return StreamAsync(request, messages, sent, cancellationToken);
+        return settings.Metrics.Enabled
+            ? StreamAsync(request, messages, sent, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />

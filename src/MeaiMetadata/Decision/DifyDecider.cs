@@ -111,7 +111,7 @@ internal static class DifyDecider
 
         if (decision.IsTagged && settings.AdditionalPropertiesEnabled)
         {
-            object metadata = caller.HasMetadata ? MergeCallerMetadata(caller.Metadata, decision) : MetadataPairs(decision);
+            IReadOnlyDictionary<string, string> metadata = caller.HasMetadata ? MergeCallerMetadata(caller.Metadata, decision) : MetadataPairs(decision);
             target = target.WithMetadata(metadata);
             request.WrittenMetadata = metadata;
             if (decision.Store is bool store)
@@ -151,21 +151,9 @@ internal static class DifyDecider
         Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, decision.AppId);
     }
 
-    private static ReadOnlyDictionary<string, string> MetadataPairs(DifyRequestDecision decision)
-    {
-        var pairs = new Dictionary<string, string>(decision.Source is null ? 1 : 2, StringComparer.Ordinal)
-        {
-            [DifyMetadataKeys.AppId] = decision.AppId,
-        };
-        if (decision.Source is not null)
-        {
-            pairs[DifyMetadataKeys.Source] = decision.Source;
-        }
+    private static MetadataPairs MetadataPairs(DifyRequestDecision decision) => new(decision.AppId, decision.Source);
 
-        return new ReadOnlyDictionary<string, string>(pairs);
-    }
-
-    private static ReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyRequestDecision decision)
+    private static IReadOnlyDictionary<string, string> MergeCallerMetadata(object? callerMetadata, DifyRequestDecision decision)
     {
         try
         {

@@ -36,6 +36,9 @@ internal sealed class DifyMetadataMetrics
 
     public Counter<long> Tokens { get; }
 
+    /// <summary>Gets a value indicating whether anything listens to either counter.</summary>
+    public bool Enabled => Requests.Enabled || Tokens.Enabled;
+
     /// <summary>Gets the counters on the meter of <paramref name="meterFactory"/>, or on the process-wide meter without one.</summary>
     public static DifyMetadataMetrics For(IMeterFactory? meterFactory) =>
         meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static meter => new DifyMetadataMetrics(meter));
