@@ -68,8 +68,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
     /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
     /// <exception cref="OptionsValidationException">The current options are invalid.</exception>
-    /// <remarks>A change to invalid options is refused (by the options validation registered with <c>AddDifyMetadata</c>,
-    /// or, for a value it does not check, by this client with an error in the log): the previous options stay in force.
+    /// <remarks>A change to invalid options is refused with one error in the log (by the options validation registered with
+    /// <c>AddDifyMetadata</c>, or by this client when the options come from elsewhere): the previous options stay in force,
+    /// also for clients built after the change.
     /// The client subscribes to option changes; dispose it when it is built per scope.</remarks>
     public DifyMetadataChatClient(
         IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, ILogger? logger, IMeterFactory? meterFactory)
@@ -86,12 +87,13 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         string name = optionsName ?? Options.DefaultName;
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
-        _settings = Snapshot(options.Get(name), configure);
+        DifyMetadataOptions current = options.Get(name);
+        _settings = Snapshot(current.RefusedFor ?? current, configure); // a refused change: the options before it
         _optionsSubscription = options.OnChange((changed, changedName) =>
         {
-            if (!string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal))
+            if (!string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal) || changed.RefusedFor is not null)
             {
-                return;
+                return; // another name, or a change refused (and logged) by the options validation
             }
 
             try
@@ -161,6 +163,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     private async Task<ChatResponse> SendAsync(DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
     {
+        bool cancelledBefore = cancellationToken.IsCancellationRequested; // then nothing is sent: nothing to report
         ChatResponse? response = null;
         try
         {
@@ -169,13 +172,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
-            request.Complete(response?.Usage, RequestModel(sent));
+            if (!cancelledBefore)
+            {
+                request.Complete(response?.Usage, RequestModel(sent));
+            }
         }
     }
 
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
         DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        bool cancelledBefore = cancellationToken.IsCancellationRequested; // then nothing is sent: nothing to report
         UsageDetails? usage = null;
         try
         {
@@ -194,7 +201,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
-            request.Complete(usage, RequestModel(sent));
+            if (!cancelledBefore)
+            {
+                request.Complete(usage, RequestModel(sent));
+            }
         }
     }
 

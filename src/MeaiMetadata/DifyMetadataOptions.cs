@@ -78,6 +78,10 @@ public sealed class DifyMetadataOptions
     /// <see langword="null"/>; such options are invalid.</summary>
     internal string? ConfigurationError { get; set; }
 
+    /// <summary>Gets or sets, on options whose change was refused (and logged) by the validation of <c>AddDifyMetadata</c>,
+    /// the last valid options of the same name, which stay in force; otherwise <see langword="null"/>.</summary>
+    internal DifyMetadataOptions? RefusedFor { get; set; }
+
     /// <summary>Returns a copy whose changes do not reach this instance.</summary>
     internal DifyMetadataOptions Clone()
     {

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace MeaiMetadata;
@@ -6,24 +8,33 @@ namespace MeaiMetadata;
 /// <summary>Validates <see cref="DifyMetadataOptions"/> registered with <c>AddDifyMetadata</c>: at start-up, and on changes.</summary>
 /// <remarks>
 /// Invalid options fail the first validation of their name (the host's start-up with <c>ValidateOnStart</c>, or the first
-/// use). A later change (a configuration reload) is validated by <see cref="Microsoft.Extensions.Options.IOptionsMonitor{TOptions}"/>
-/// on the thread that reloaded, where a failure would be thrown to that caller (<c>IConfigurationRoot.Reload()</c> would
-/// throw an <see cref="AggregateException"/>): such a change passes here, and every <see cref="DifyMetadataChatClient"/>
-/// that follows the options refuses it with an error naming the option and the value, and keeps its previous options.
+/// use). A later change (a configuration reload) is validated by <see cref="IOptionsMonitor{TOptions}"/> on the thread
+/// that reloaded, where a failure would be thrown to that caller (<c>IConfigurationRoot.Reload()</c> would throw an
+/// <see cref="AggregateException"/>) and would make every pipeline built afterwards throw too. Such a change is refused
+/// here instead: one Error names the option and the value, and the refused instance carries the last valid options of its
+/// name, which every <see cref="DifyMetadataChatClient"/>, existing or built later, goes on using.
 /// </remarks>
-internal sealed class DifyMetadataOptionsValidator : IValidateOptions<DifyMetadataOptions>
+internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory = null) : IValidateOptions<DifyMetadataOptions>
 {
-    private readonly ConcurrentDictionary<string, bool> _validatedOnce = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DifyMetadataOptions> _lastValid = new(StringComparer.Ordinal);
+    private readonly ILogger _logger = loggerFactory?.CreateLogger<DifyMetadataChatClient>() ?? (ILogger)NullLogger.Instance;
 
     public ValidateOptionsResult Validate(string? name, DifyMetadataOptions options)
     {
         name ??= Options.DefaultName;
         if (DifyMetadataSettings.Validate(options) is not { } error)
         {
-            _validatedOnce[name] = true;
+            _lastValid[name] = options;
             return ValidateOptionsResult.Success;
         }
 
-        return _validatedOnce.ContainsKey(name) ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(error);
+        if (!_lastValid.TryGetValue(name, out DifyMetadataOptions? previous))
+        {
+            return ValidateOptionsResult.Fail(error);
+        }
+
+        options.RefusedFor = previous;
+        Log.OptionsChangeRejected(_logger, error);
+        return ValidateOptionsResult.Success;
     }
 }

@@ -13,8 +13,9 @@ public sealed class DifyRequestDecision
 {
     internal DifyRequestDecision(
         string appId, string? source, string origin, bool isTagged, bool? store, bool isStreaming, string? outcome,
-        DifyProviderMapping? mapping, ILogger logger)
+        DifyProviderMapping? mapping, ILogger logger, DifySession? session = null)
     {
+        Session = session;
         AppId = appId;
         Source = source;
         Origin = origin;
@@ -48,6 +49,9 @@ public sealed class DifyRequestDecision
 
     /// <summary>Gets the logger of the layer, for what a mapping changes or drops.</summary>
     public ILogger Logger { get; }
+
+    /// <summary>Gets the session the app id came from, or <see langword="null"/>: once it ended, the request tags nothing.</summary>
+    internal DifySession? Session { get; }
 
     /// <summary>Gets where the app id came from: <c>session</c>, <c>resolver</c> or <c>baggage</c>.</summary>
     internal string Origin { get; }

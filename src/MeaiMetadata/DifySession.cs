@@ -40,6 +40,9 @@ public sealed class DifySession
     /// Baggage item <c>dify.app_id</c> (through <see cref="Http.DifyBaggageHandler"/>).</summary>
     public bool PropagatesAsBaggage { get; }
 
+    /// <summary>Gets a value indicating whether the session's scope was disposed: an ended session tags nothing.</summary>
+    internal bool IsEnded { get; private set; }
+
     /// <summary>Gets the innermost session that is open in the current async flow, or <see langword="null"/> if none is.</summary>
     /// <remarks>This value flows across async calls.</remarks>
     public static DifySession? Current
@@ -110,6 +113,7 @@ public sealed class DifySession
             }
 
             _disposed = true;
+            Session.IsEnded = true;
 
             // Only the flow in which this scope is the innermost one changes its current value; every other flow
             // skips the ended session when it reads Current.

@@ -264,8 +264,8 @@ public class DifyMetadataChatClientTests
         }
 
         Assert.NotSame(first, inner.LastOptions!.RawRepresentationFactory);
-        Assert.Equal("first", RawMetadata.Of(first(inner))["dify_app_id"]); // a factory keeps its own request's app
         Assert.Equal("second", inner.LastChat.Metadata["dify_app_id"]);
+        Assert.Null(first(inner)); // kept and called after its session ended: it tags nothing (no caller factory: nothing at all)
     }
 
     // ---- the caller's objects ----

@@ -121,6 +121,35 @@ public class DifyMetadataServiceCollectionExtensionsTests
         Assert.Equal("good", inner.LastChat.Metadata["dify_source"]); // the previous options stay in force
     }
 
+    [Fact]
+    public async Task ConfigurationChange_ToInvalid_PipelinesBuiltAfterIt_UseThePreviousOptions_OneErrorEvenWithNoClientYet()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:Source", "good"));
+        var collector = new FakeLogCollector();
+        var services = new ServiceCollection()
+            .AddLogging(b => b.AddProvider(new FakeLoggerProvider(collector)).SetMinimumLevel(LogLevel.Debug))
+            .AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(_ => new OpenAIStandInClient(StandInApi.ChatCompletions), ServiceLifetime.Scoped).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        _ = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<DifyMetadataOptions>>().CurrentValue; // validated once
+
+        configuration["DifyMetadata:MaxMetricAppIds"] = "-5";
+        configuration.Reload();
+
+        FakeLogRecord refused = Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+        Assert.Contains("-5", refused.Message, StringComparison.Ordinal);
+        using IServiceScope scope = provider.CreateScope();
+        IChatClient client = scope.ServiceProvider.GetRequiredService<IChatClient>(); // built after the refused change: no throw
+        var inner = (OpenAIStandInClient)client.GetService(typeof(OpenAIStandInClient))!;
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi");
+        }
+
+        Assert.Equal("good", inner.LastChat.Metadata["dify_source"]);
+        Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+    }
+
     [Theory]
     [InlineData("StorePolicy", "Nope")]
     [InlineData("MaxMetricAppIds", "-5")]

@@ -16,13 +16,17 @@ internal readonly struct AppIdLookup
     public const string FromResolver = "resolver";
     public const string FromBaggage = "baggage";
 
-    private AppIdLookup(string? appId, string origin, string? outcome, string? reason)
+    private AppIdLookup(string? appId, string origin, string? outcome, string? reason, DifySession? session = null)
     {
+        Session = session;
         AppId = appId;
         Origin = origin;
         Outcome = outcome;
         Reason = reason;
     }
+
+    /// <summary>Gets the session the app id came from, or <see langword="null"/>.</summary>
+    public DifySession? Session { get; }
 
     /// <summary>Gets the app id as given, or <see langword="null"/> when there is none.</summary>
     public string? AppId { get; }
@@ -43,7 +47,7 @@ internal readonly struct AppIdLookup
         {
             return session.AppId.Length == 0
                 ? new(null, FromSession, DifyMetadataMetrics.NoSession, "the session's app id is empty")
-                : new(session.AppId, FromSession, null, null);
+                : new(session.AppId, FromSession, null, null, session);
         }
 
         if (settings.AppIdResolver is { } resolver)

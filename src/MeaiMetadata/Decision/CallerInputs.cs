@@ -54,7 +54,12 @@ internal readonly struct CallerInputs(
     /// <summary>Returns a clone of <paramref name="options"/> (or new options) carrying these inputs.</summary>
     public ChatOptions ApplyTo(ChatOptions? options)
     {
-        ChatOptions result = options?.Clone() ?? new ChatOptions();
+        ChatOptions result = options is null ? new ChatOptions() : options.Clone();
+        if (result is null || ReferenceEquals(result, options))
+        {
+            throw new InvalidOperationException($"{options!.GetType().FullName}.Clone() returned null or the same instance; the caller's options must not be changed.");
+        }
+
         result.RawRepresentationFactory = Factory;
         Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
         Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);

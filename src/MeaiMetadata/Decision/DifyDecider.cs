@@ -33,10 +33,11 @@ internal static class DifyDecider
             return null;
         }
 
+        AppIdLookup found = default;
         try
         {
             DifyRequest? prior = DifyRequest.Of(options?.RawRepresentationFactory);
-            AppIdLookup found = AppIdLookup.Find(settings);
+            found = AppIdLookup.Find(settings);
             if (found.AppId is null)
             {
                 Log.NotTagged(settings.Logger, found.Reason!);
@@ -51,19 +52,21 @@ internal static class DifyDecider
             }
 
             string appId = MetadataText.Normalize(found.AppId, MetadataLimits.MaxValueLength);
+            DifyProviderMapping? mapping = settings.MappingFor(innerClient, streaming);
             if (prior is not null &&
                 string.Equals(prior.Decision.AppId, appId, StringComparison.Ordinal) &&
-                prior.Decision.IsStreaming == streaming)
+                ReferenceEquals(prior.Decision.Mapping, mapping) &&
+                prior.Decision.IsStreaming == streaming &&
+                prior.Decision.Session is not { IsEnded: true })
             {
-                // Tagged for this app already (an outer layer, or the same options passing again): one set of tags,
-                // reported once, by the request that made them.
+                // Tagged for this app and this provider already (an outer layer, or the same options passing again): one
+                // set of tags, reported once, by the request that made them.
                 Log.AlreadyTagged(settings.Logger);
                 return null;
             }
 
             CallerInputs caller = prior?.CallerInputsOn(options!) ?? CallerInputs.Of(options);
             bool? callerStore = caller.HasStore ? CallerMetadata.ReadFlag(caller.Store) : null;
-            DifyProviderMapping? mapping = settings.MappingFor(innerClient, streaming);
             bool? store = callerStore ?? (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset ? true : null);
             bool isPoll = options?.ContinuationToken is not null;
             bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
@@ -73,7 +76,7 @@ internal static class DifyDecider
                 mapping is null ? DifyMetadataMetrics.UnsupportedProvider :
                 DifyMetadataMetrics.Attached;
 
-            var decision = new DifyRequestDecision(appId, settings.Source, found.Origin, tagged, store, streaming, outcome, mapping, settings.Logger);
+            var decision = new DifyRequestDecision(appId, settings.Source, found.Origin, tagged, store, streaming, outcome, mapping, settings.Logger, found.Session);
             var request = new DifyRequest(decision, settings, caller);
             if (!isPoll)
             {
@@ -88,9 +91,49 @@ internal static class DifyDecider
 #pragma warning restore CA1031
         {
             Log.CallerOptionsUnreadable(settings.Logger, ex);
-            sent = options;
             passOutcome = DifyMetadataMetrics.TaggingFailed;
+            sent = found.AppId is { Length: > 0 } ? WithoutReservedKeysOnTheWire(options, settings, streaming) : options;
             return null;
+        }
+    }
+
+    /// <summary>After a failed decision for a known app: the caller's raw options still lose any <c>dify_app_id</c>/
+    /// <c>dify_source</c> of their own (no channel carries an app the layer did not choose); anything else goes as given.</summary>
+    private static ChatOptions? WithoutReservedKeysOnTheWire(ChatOptions? options, DifyMetadataSettings settings, bool streaming)
+    {
+        try
+        {
+            if (options?.RawRepresentationFactory is not { } callerFactory || DifyRequest.Of(callerFactory) is not null ||
+                options.Clone() is not { } clone || ReferenceEquals(clone, options))
+            {
+                return options;
+            }
+
+            var untagged = new DifyRequestDecision(string.Empty, null, AppIdLookup.FromSession, isTagged: false, store: null, streaming,
+                DifyMetadataMetrics.TaggingFailed, mapping: null, settings.Logger);
+            clone.RawRepresentationFactory = client =>
+            {
+                object? raw = callerFactory(client);
+                try
+                {
+                    _ = raw is not null && settings.MappingFor(raw) is { } mapping && mapping.Apply(raw, untagged);
+                }
+#pragma warning disable CA1031 // The request goes as the caller built it.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    Log.TaggingFailed(settings.Logger, ex);
+                }
+
+                return raw;
+            };
+            return clone;
+        }
+#pragma warning disable CA1031 // The caller's own objects failed once already: the request goes as the caller built it.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return options;
         }
     }
 

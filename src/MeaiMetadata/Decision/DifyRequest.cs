@@ -17,8 +17,14 @@ namespace MeaiMetadata.Decision;
 /// </remarks>
 internal sealed class DifyRequest
 {
+    // The request whose factory is building raw options on this thread: a factory called from within another request's
+    // factory (a caller wrapped the factory of earlier options) passes its caller's raw options through, so the factory
+    // never chains and a model request is tagged and counted once, by the outermost factory.
+    [ThreadStatic]
+    private static DifyRequest? t_building;
+
     private readonly DifyMetadataSettings _settings;
-    private int _attached, _storeDisabled, _unsupported, _failed;
+    private int _attached, _storeDisabled, _unsupported, _failed, _ended;
     private int _completed;
 
     public DifyRequest(DifyRequestDecision decision, DifyMetadataSettings settings, CallerInputs caller)
@@ -74,8 +80,14 @@ internal sealed class DifyRequest
         return caller;
     }
 
-    /// <summary>Reports the request once, when the call that sent it ends: one outcome per model request the provider built
-    /// (or one for the call when the provider never asked for raw options), and the tokens of the response.</summary>
+    /// <summary>Reports the request once, when the call that sent it ends: one outcome per model request the provider built,
+    /// and the tokens of the response.</summary>
+    /// <remarks>
+    /// A call for which the factory was never asked: when the request needed none (nothing to carry), or when no mapping
+    /// serves the provider (a client that never asks for raw options), it is counted once, as decided; when a mapping serves
+    /// the provider, whose client always asks, nothing reached it (a layer inside answered, such as a cache, or an inner
+    /// layer decided the request for another app) and nothing is counted. A request of an ended session counts no tokens.
+    /// </remarks>
     public void Complete(UsageDetails? usage, string? model)
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0)
@@ -83,21 +95,37 @@ internal sealed class DifyRequest
             return;
         }
 
-        if (Decision.Outcome is { } outcome)
+        if (Decision.Outcome is not { } outcome)
         {
-            int attached = Volatile.Read(ref _attached), storeDisabled = Volatile.Read(ref _storeDisabled);
-            int unsupported = Volatile.Read(ref _unsupported), failed = Volatile.Read(ref _failed);
-            if (attached + storeDisabled + unsupported + failed == 0)
+            _settings.Metrics.RecordUsage(usage, Decision.AppId, model, _settings.MaxMetricAppIds); // a poll: its answer's tokens
+            return;
+        }
+
+        int attached = Volatile.Read(ref _attached), storeDisabled = Volatile.Read(ref _storeDisabled);
+        int unsupported = Volatile.Read(ref _unsupported), failed = Volatile.Read(ref _failed), ended = Volatile.Read(ref _ended);
+        if (attached + storeDisabled + unsupported + failed + ended == 0)
+        {
+            if (FactoryInstalled && Decision.Mapping is not null)
             {
-                // No raw options were built: a provider that does not call the factory, or a request that needed none.
-                Count(FactoryInstalled && Decision.IsTagged ? DifyMetadataMetrics.UnsupportedProvider : outcome, 1);
+                return;
             }
-            else
+
+            Count(FactoryInstalled && Decision.IsTagged ? DifyMetadataMetrics.UnsupportedProvider : outcome, 1);
+        }
+        else
+        {
+            Count(DifyMetadataMetrics.Attached, attached);
+            Count(DifyMetadataMetrics.StoreDisabled, storeDisabled);
+            Count(DifyMetadataMetrics.UnsupportedProvider, unsupported);
+            Count(DifyMetadataMetrics.TaggingFailed, failed);
+            for (int i = 0; i < ended; i++)
             {
-                Count(DifyMetadataMetrics.Attached, attached);
-                Count(DifyMetadataMetrics.StoreDisabled, storeDisabled);
-                Count(DifyMetadataMetrics.UnsupportedProvider, unsupported);
-                Count(DifyMetadataMetrics.TaggingFailed, failed);
+                _settings.Count(DifyMetadataMetrics.NoSession);
+            }
+
+            if (ended > 0 && attached + storeDisabled + unsupported + failed == 0)
+            {
+                return; // the session had ended: its app gets nothing, tokens included
             }
         }
 
@@ -114,20 +142,42 @@ internal sealed class DifyRequest
 
     /// <summary>What the wire of one model request got; counted when the call ends, or at once after it ended (options
     /// used again later).</summary>
-    private void RecordWire(ref int tally, string outcome)
+    private void RecordWire(ref int tally, string outcome, bool withAppId = true)
     {
         _ = Interlocked.Increment(ref tally);
         if (Volatile.Read(ref _completed) != 0 && Decision.Outcome is not null)
         {
-            _settings.Count(outcome, Decision.AppId);
+            _settings.Count(outcome, withAppId ? Decision.AppId : null);
         }
     }
 
     /// <summary>The raw-options factory: the caller's factory first, then the one mapping that applies.</summary>
     private object? CreateRawOptions(IChatClient providerClient)
     {
+        if (t_building is not null)
+        {
+            return Caller.Factory?.Invoke(providerClient); // chained from another request's factory: that one tags
+        }
+
         // The caller's factory runs first and its exceptions reach the caller unchanged, as without this layer.
-        object? callerRaw = Caller.Factory?.Invoke(providerClient);
+        object? callerRaw;
+        t_building = this;
+        try
+        {
+            callerRaw = Caller.Factory?.Invoke(providerClient);
+        }
+        finally
+        {
+            t_building = null;
+        }
+
+        if (Decision.Session is { IsEnded: true })
+        {
+            // Built after its session ended (options kept and sent later): an ended session tags nothing.
+            Log.NotTagged(Decision.Logger, "the session of these options has ended");
+            RecordWire(ref _ended, DifyMetadataMetrics.NoSession, withAppId: false);
+            return callerRaw;
+        }
 
         try
         {

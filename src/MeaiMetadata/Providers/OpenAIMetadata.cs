@@ -4,11 +4,12 @@ namespace MeaiMetadata.Providers;
 internal static class OpenAIMetadata
 {
     /// <summary>Merges the tags into <paramref name="metadata"/> when <paramref name="mapping"/>'s rule allows them with the
-    /// request's final <paramref name="store"/> flag; otherwise removes the caller's reserved keys.</summary>
+    /// request's final <paramref name="store"/> flag (the caller's raw options may set it after the decision); otherwise, and
+    /// always for a decision without an app (after a failed decision), removes the caller's reserved keys.</summary>
     /// <returns><see langword="true"/> when the tags were attached.</returns>
     public static bool Apply(DifyProviderMapping mapping, IDictionary<string, string> metadata, bool? store, DifyRequestDecision decision)
     {
-        if (!mapping.AttachesMetadata(store))
+        if (decision.AppId.Length == 0 || !mapping.AttachesMetadata(store))
         {
             decision.RemoveReservedKeys(metadata);
             return false;

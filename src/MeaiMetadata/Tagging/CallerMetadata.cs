@@ -67,6 +67,9 @@ internal static class CallerMetadata
 
                 return true;
 
+            case JsonElement { ValueKind: JsonValueKind.String } json when StringOf(json) is var text && text.AsSpan().TrimStart().StartsWith('{'):
+                return TryCopyJsonText(text, target);
+
             case JsonElement { ValueKind: JsonValueKind.Object } json:
                 try
                 {

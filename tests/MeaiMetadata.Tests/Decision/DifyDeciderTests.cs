@@ -379,6 +379,206 @@ public sealed class DifyDeciderTests : IDisposable
             $"{shape}: {string.Join(", ", merged)}");
     }
 
+    // ---- found by the review: each failed before its fix ----
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ChatOptionsReusedInAResponsesPipeline_SameApp_TheResponsesWireIsTagged(bool streaming)
+    {
+        using MetricCollector<long> requests = Requests();
+        var responses = new OpenAIStandInClient(StandInApi.Responses);
+        IChatClient responsesPipeline = new ChatClientBuilder(responses).Use(i => new DifyMetadataChatClient(i, null, null, MeterFactory)).Build();
+        var tool = AIFunctionFactory.Create(
+            async () => (await Send.RequestAsync(responsesPipeline, FunctionInvokingChatClient.CurrentContext!.Options, streaming)),
+            "lookup");
+        IChatClient chatPipeline = new ChatClientBuilder(new ToolCallingClient([]))
+            .Use(i => new DifyMetadataChatClient(i, null, null, MeterFactory))
+            .UseFunctionInvocation()
+            .Build();
+
+        using (DifySession.Begin("app-1"))
+        {
+            await chatPipeline.GetResponseAsync("outer", new ChatOptions { Tools = [tool] });
+        }
+
+        Assert.Equal("app-1", responses.LastResponses.Metadata["dify_app_id"]);
+        Assert.Equal(3, Outcomes(requests).Count(o => o == ("attached", "app-1"))); // two Chat Completions, one Responses
+    }
+
+    [Fact]
+    public async Task OptionsCapturedInASession_SentAfterItEnded_ByAClientWithoutTheLayer_TagNothing()
+    {
+        using MetricCollector<long> requests = Requests();
+        ChatOptions? captured = null;
+        var tool = AIFunctionFactory.Create(() => { captured = FunctionInvokingChatClient.CurrentContext!.Options; return "ok"; }, "lookup");
+        IChatClient pipeline = new ChatClientBuilder(new ToolCallingClient([]))
+            .Use(i => new DifyMetadataChatClient(i, null, null, MeterFactory))
+            .UseFunctionInvocation()
+            .Build();
+        using (DifySession.Begin("ended-app"))
+        {
+            await pipeline.GetResponseAsync("outer", new ChatOptions { Tools = [tool] });
+        }
+
+        int before = Outcomes(requests).Count;
+        var plain = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        await plain.GetResponseAsync("late", captured);
+
+        Assert.Empty(plain.LastChat.Metadata);
+        Assert.Null(plain.LastChat.StoredOutputEnabled);
+        Assert.DoesNotContain(Outcomes(requests).Skip(before), o => o.AppId == "ended-app");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NothingSent_NothingCounted_PreCancelledToken_OrALayerInsideAnswering(bool streaming)
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var honouringTheToken = new TestChatClient
+        {
+            // As the OpenAI clients do: raw options first, then the send, which throws for a cancelled token.
+            GetResponseAsyncCallback = (m, o, ct) => { _ = o?.RawRepresentationFactory?.Invoke(inner); ct.ThrowIfCancellationRequested(); return inner.GetResponseAsync(m, o, ct); },
+            GetStreamingResponseAsyncCallback = (m, o, ct) => { _ = o?.RawRepresentationFactory?.Invoke(inner); ct.ThrowIfCancellationRequested(); return inner.GetStreamingResponseAsync(m, o, ct); },
+            GetServiceCallback = (t, k) => inner.GetService(t, k),
+        };
+        IChatClient tagging = new DifyMetadataChatClient(honouringTheToken, null, null, MeterFactory);
+        var cached = new ChatResponse(new ChatMessage(ChatRole.Assistant, "ok"));
+        IChatClient cache = new ChatClientBuilder(inner)
+            .Use(i => new DifyMetadataChatClient(i, null, null, MeterFactory))
+            .Use((_, _, _, _) => Task.FromResult(cached), (_, _, _, _) => cached.ToChatResponseUpdates().ToAsyncEnumerable())
+            .Build();
+
+        using (DifySession.Begin("app-c"))
+        {
+            using var cancelled = new CancellationTokenSource();
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Send.RequestAsync(tagging, new ChatOptions(), streaming, cancelled.Token));
+            await Send.RequestAsync(cache, new ChatOptions(), streaming);
+        }
+
+        Assert.Empty(Outcomes(requests));
+    }
+
+    [Fact]
+    public async Task TwoLayersWithDifferentApps_OneWireRequest_OneOutcome_TheInnerApp()
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        IChatClient client = new ChatClientBuilder(inner)
+            .Use(i => new DifyMetadataChatClient(i, new DifyMetadataOptions { AppIdResolver = () => "outer-x" }, null, MeterFactory))
+            .Use(i => new DifyMetadataChatClient(i, new DifyMetadataOptions { AppIdResolver = () => "inner-y" }, null, MeterFactory))
+            .Build();
+
+        await client.GetResponseAsync("hi", new ChatOptions());
+
+        Assert.Equal("inner-y", inner.LastChat.Metadata["dify_app_id"]);
+        Assert.Equal(("attached", "inner-y"), Assert.Single(Outcomes(requests)));
+    }
+
+    [Fact]
+    public async Task AToolWrapsTheReusedFactory_EachWireRequestCountedOnce_ForItsOwnApp()
+    {
+        using MetricCollector<long> requests = Requests();
+        var wire = new List<(string? App, bool Tool)>();
+        IChatClient client = null!;
+        var tool = AIFunctionFactory.Create(
+            async () =>
+            {
+                ChatOptions options = FunctionInvokingChatClient.CurrentContext!.Options!.Clone();
+                Func<IChatClient, object?> previous = options.RawRepresentationFactory!;
+                options.RawRepresentationFactory = c => previous(c) is ChatCompletionOptions raw ? Tweak(raw) : null;
+                using (DifySession.Begin("sub"))
+                {
+                    return (await client.GetResponseAsync("sub question", options)).Text;
+                }
+            },
+            "lookup");
+        client = new ChatClientBuilder(new ToolCallingClient(wire))
+            .Use(i => new DifyMetadataChatClient(i, null, null, MeterFactory))
+            .UseFunctionInvocation()
+            .Build();
+
+        using (DifySession.Begin("outer"))
+        {
+            await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] });
+        }
+
+        Assert.Equal(["outer", "sub", "outer"], wire.Select(w => w.App));
+        Assert.Equal([("attached", "outer"), ("attached", "outer"), ("attached", "sub")], Outcomes(requests).Order());
+
+        static ChatCompletionOptions Tweak(ChatCompletionOptions raw)
+        {
+            raw.Temperature = 0.5f;
+            return raw;
+        }
+    }
+
+    [Theory]
+    [InlineData("real-app")]
+    public async Task DecisionFails_TheCallersOwnDifyAppIdStillNeverReachesTheWire(string session)
+    {
+        JsonDocument document = JsonDocument.Parse("{\"store\": true}");
+        JsonElement disposedStore = document.RootElement.GetProperty("store");
+        document.Dispose();
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var options = new ChatOptions
+        {
+            RawRepresentationFactory = _ =>
+            {
+                var raw = new ChatCompletionOptions { StoredOutputEnabled = true };
+                raw.Metadata["dify_app_id"] = "victim";
+                raw.Metadata["team"] = "search";
+                return raw;
+            },
+            AdditionalProperties = new() { ["store"] = disposedStore },
+        };
+
+        using (DifySession.Begin(session))
+        {
+            Assert.Equal("ok", await Send.RequestAsync(new DifyMetadataChatClient(inner), options, streaming: false));
+        }
+
+        Assert.False(inner.LastChat.Metadata.ContainsKey("dify_app_id"));
+        Assert.Equal("search", inner.LastChat.Metadata["team"]);
+    }
+
+    [Fact]
+    public async Task ACloneThatReturnsTheSameInstance_TheCallersObjectIsNotChanged()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var options = new SelfCloningOptions();
+
+        using (DifySession.Begin("app"))
+        {
+            Assert.Equal("ok", await Send.RequestAsync(new DifyMetadataChatClient(inner), options, streaming: false));
+        }
+
+        Assert.Null(options.RawRepresentationFactory);
+        Assert.Null(options.AdditionalProperties);
+    }
+
+    [Fact]
+    public async Task JsonTextInsideAJsonStringElement_Merges()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        using (DifySession.Begin("app"))
+        {
+            await new DifyMetadataChatClient(inner).GetResponseAsync(
+                "hi", new ChatOptions { AdditionalProperties = new() { ["metadata"] = JsonSerializer.SerializeToElement("{\"team\":\"t1\"}") } });
+        }
+
+        var merged = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(inner.LastOptions!.AdditionalProperties!["metadata"]);
+        Assert.Equal("t1", merged["team"]);
+    }
+
+    private sealed class SelfCloningOptions : ChatOptions
+    {
+        public override ChatOptions Clone() => this;
+    }
+
     /// <summary>A provider that asks for one tool call per request without a tool result, and reports each request's app.</summary>
     private sealed class ToolCallingClient(List<(string? App, bool Tool)> wire) : IChatClient
     {
