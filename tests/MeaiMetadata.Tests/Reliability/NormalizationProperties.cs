@@ -12,7 +12,7 @@ namespace MeaiMetadata.Tests.Reliability;
 public sealed class NormalizationProperties(ITestOutputHelper output)
 {
     public const long NormalizeCases = 20_000;
-    public const long TagSetCases = 5_000;
+    public const long DecisionCases = 5_000;
     public const long MergeCases = 10_000;
 
     private static readonly Gen<int> MaxLength = Gen.Frequency(
@@ -89,10 +89,10 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
                 Assert.False(pairs is IDictionary<string, string> { IsReadOnly: false }, "the AdditionalProperties pairs are writable");
                 stats.Count(appId);
             },
-            iter: TagSetCases,
+            iter: DecisionCases,
             writeLine: output.WriteLine,
             print: t => $"{Oracle.Describe(t.Item1)} source {Oracle.Describe(t.Item2)}");
-        stats.Report(output, "TagSet");
+        stats.Report(output, "Decision");
     }
 
     [Fact]
