@@ -19,8 +19,9 @@ public static class DifyMetadataTelemetry
     /// <summary>The tag (metrics and traces) and the W3C Baggage item that carry the app id: <c>dify.app_id</c>.</summary>
     public const string AppIdTag = "dify.app_id";
 
-    /// <summary>The tag that says what the layer did with a request: <c>attached</c>, <c>no_session</c>, <c>disabled</c>,
-    /// <c>store_disabled</c>, <c>resolver_failed</c> or <c>unsupported_provider</c>.</summary>
+    /// <summary>The tag that says what the wire of a model request got: <c>attached</c>, <c>no_session</c>, <c>disabled</c>,
+    /// <c>store_disabled</c>, <c>resolver_failed</c>, <c>unsupported_provider</c> or <c>tagging_failed</c>; one per model
+    /// request sent.</summary>
     public const string OutcomeTag = "outcome";
 
     /// <summary>The OpenTelemetry GenAI tag for the token type, <c>input</c> or <c>output</c>.</summary>
