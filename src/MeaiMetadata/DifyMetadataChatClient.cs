@@ -127,7 +127,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         // The gateway header channel: the headers of this decision are current while this call runs, and nowhere else.
         if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
         {
-            return GatewayScope.RunAsync(headers, () => SendDecided(settings, request, messages, sent, cancellationToken));
+            return SendWithHeaders(headers, settings, request, messages, sent, cancellationToken);
         }
 
         return SendDecided(settings, request, messages, sent, cancellationToken);
@@ -150,7 +150,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         // The gateway header channel: current while the inner stream is opened and advanced, never while the caller runs.
         if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
         {
-            return GatewayScope.Stream(headers, token => StreamDecided(settings, request, messages, sent, token), cancellationToken);
+            return StreamWithHeaders(headers, settings, request, messages, sent, cancellationToken);
         }
 
         return StreamDecided(settings, request, messages, sent, cancellationToken);
@@ -166,6 +166,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         base.Dispose(disposing);
     }
+
+    // The closures live here, not in the public methods: their captures would cost every request, also undecided ones.
+    private Task<ChatResponse> SendWithHeaders(
+        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken) =>
+        GatewayScope.RunAsync(headers, () => SendDecided(settings, request, messages, sent, cancellationToken));
+
+    private IAsyncEnumerable<ChatResponseUpdate> StreamWithHeaders(
+        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken) =>
+        GatewayScope.Stream(headers, token => StreamDecided(settings, request, messages, sent, token), cancellationToken);
 
     private Task<ChatResponse> SendDecided(
         DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
