@@ -1,7 +1,7 @@
 namespace MeaiMetadata.Demo;
 
 /// <summary>The demo's command line.</summary>
-public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verbose)
+public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verbose, bool Headers = false)
 {
     public const string DefaultModel = "gpt-4o-mini";
 
@@ -18,6 +18,8 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
                            Note: tagged requests carry store=true, which persists them (prompts and outputs)
                            as Stored Completions on your OpenAI account.
           --model <name>   Model to ask for (default: gpt-4o-mini).
+          --headers        Also send the gateway headers of all four presets (Helicone, Portkey, Cloudflare, LiteLLM)
+                           and show the ones that reached the embedded endpoint, request by request.
           --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr;
                            each line names the row of the table it belongs to ("=> row 7").
           -h, --help       Show this help.
@@ -28,7 +30,7 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
     /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>
     public static DemoArguments? Parse(IReadOnlyList<string> args, out string? error)
     {
-        bool help = false, live = false, verbose = false;
+        bool help = false, live = false, verbose = false, headers = false;
         string model = DefaultModel;
         error = null;
         for (int i = 0; i < args.Count; i++)
@@ -40,6 +42,9 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
                     break;
                 case "--live":
                     live = true;
+                    break;
+                case "--headers":
+                    headers = true;
                     break;
                 case "--verbose":
                     verbose = true;
@@ -59,6 +64,12 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
             }
         }
 
-        return new DemoArguments(help, live, model, verbose);
+        if (headers && live)
+        {
+            error = "--headers shows what the embedded endpoint received; it cannot be combined with --live.";
+            return null;
+        }
+
+        return new DemoArguments(help, live, model, verbose, headers);
     }
 }

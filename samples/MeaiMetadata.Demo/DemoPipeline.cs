@@ -1,3 +1,4 @@
+using MeaiMetadata.Gateways;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -12,9 +13,10 @@ public static class DemoPipeline
 
     /// <param name="openAI">The OpenAI client (the embedded endpoint or the real API).</param>
     /// <param name="model">The model to ask for.</param>
+    /// <param name="gatewayHeaders">Also write the headers of the four gateway presets (the client needs <c>AddDifyMetadataHeaders()</c>).</param>
     /// <param name="verbose">Show the middleware's Debug log, each line with the scope of its row ("row 7").</param>
     /// <param name="configureLogging">More logging set-up (tests add a provider that records the scopes).</param>
-    public static ServiceProvider Build(OpenAIClient openAI, string model, bool verbose, Action<ILoggingBuilder>? configureLogging = null)
+    public static ServiceProvider Build(OpenAIClient openAI, string model, bool verbose, Action<ILoggingBuilder>? configureLogging = null, bool gatewayHeaders = false)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging =>
@@ -37,16 +39,27 @@ public static class DemoPipeline
 
         services.AddKeyedChatClient(KeyOf(DemoApi.ChatCompletions), sp => sp.GetRequiredService<OpenAIClient>().GetChatClient(model).AsIChatClient())
             .UseFunctionInvocation()
-            .UseDifyMetadata()
+            .UseDifyMetadata(o => AddGatewayHeaders(o, gatewayHeaders))
             .UseOpenTelemetry()
             .UseLogging();
 
         services.AddKeyedChatClient(KeyOf(DemoApi.Responses), sp => sp.GetRequiredService<OpenAIClient>().GetResponsesClient().AsIChatClient(model))
             .UseFunctionInvocation()
-            .UseDifyMetadata()
+            .UseDifyMetadata(o => AddGatewayHeaders(o, gatewayHeaders))
             .UseOpenTelemetry()
             .UseLogging();
 
         return services.BuildServiceProvider();
+    }
+
+    private static void AddGatewayHeaders(DifyMetadataOptions options, bool enabled)
+    {
+        if (enabled)
+        {
+            foreach (string preset in new[] { DifyGatewayPresets.Helicone, DifyGatewayPresets.Portkey, DifyGatewayPresets.Cloudflare, DifyGatewayPresets.LiteLLM })
+            {
+                options.GatewayHeaders.Add(preset);
+            }
+        }
     }
 }

@@ -58,7 +58,9 @@ public static class DemoProgram
                 endpoint = await FakeOpenAIServer.StartAsync(cancellationToken: cancellationToken);
                 openAI = new OpenAIClient(
                     new ApiKeyCredential("no-key-needed"),
-                    new OpenAIClientOptions { Endpoint = endpoint.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) });
+                    arguments.Headers
+                        ? new OpenAIClientOptions { Endpoint = endpoint.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) }.AddDifyMetadataHeaders()
+                        : new OpenAIClientOptions { Endpoint = endpoint.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) });
                 wire = new EndpointWireLog(endpoint);
                 await output.WriteLineAsync($"Embedded OpenAI-compatible endpoint at {endpoint.BaseAddress} (strict: it rejects what OpenAI rejects).");
             }
@@ -66,9 +68,13 @@ public static class DemoProgram
             await output.WriteLineAsync("Pipeline: AddKeyedChatClient(...).UseFunctionInvocation().UseDifyMetadata().UseOpenTelemetry().UseLogging()");
             await output.WriteLineAsync();
 
-            await using ServiceProvider services = DemoPipeline.Build(openAI, arguments.Model, arguments.Verbose);
+            await using ServiceProvider services = DemoPipeline.Build(openAI, arguments.Model, arguments.Verbose, gatewayHeaders: arguments.Headers);
             DemoReport report = await DemoRunner.RunAsync(services, wire, cancellationToken);
             DemoTable.Write(output, report);
+            if (arguments.Headers && endpoint is not null)
+            {
+                await WriteGatewayHeadersAsync(output, endpoint);
+            }
 
             if (report.FailedSteps > 0)
             {
@@ -86,6 +92,25 @@ public static class DemoProgram
             if (endpoint is not null)
             {
                 await endpoint.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task WriteGatewayHeadersAsync(TextWriter output, FakeOpenAIServer endpoint)
+    {
+        string[] names = ["Helicone-Property-Dify-App-Id", "Helicone-Property-Dify-Source", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags"];
+        await output.WriteLineAsync();
+        await output.WriteLineAsync("Gateway headers that reached the endpoint (request by request, in the order sent):");
+        int number = 0;
+        foreach (RecordedRequest request in endpoint.Requests)
+        {
+            number++;
+            string[] present = [.. names.Where(n => request.Header(n) is not null).Select(n => $"{n}: {request.Header(n)}")];
+            await output.WriteLineAsync($"request {number} ({(request.Api == OpenAIApi.Responses ? "responses" : "chat.completions")}, store {request.Store?.ToString().ToLowerInvariant() ?? "unset"}):" +
+                (present.Length == 0 ? " (none)" : ""));
+            foreach (string line in present)
+            {
+                await output.WriteLineAsync("    " + line);
             }
         }
     }

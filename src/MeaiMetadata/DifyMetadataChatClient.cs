@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Decision;
+using MeaiMetadata.Gateways;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -125,10 +126,13 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             return base.GetResponseAsync(messages, sent, cancellationToken);
         }
 
-        // The report at the end of the call only feeds the meter: while nothing listens to it, there is nothing to wait for.
-        return settings.Metrics.Enabled
-            ? SendAsync(request, messages, sent, cancellationToken)
-            : base.GetResponseAsync(messages, sent, cancellationToken);
+        // The gateway header channel: the headers of this decision are current while this call runs, and nowhere else.
+        if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
+        {
+            return SendWithHeaders(headers, settings, request, messages, sent, cancellationToken);
+        }
+
+        return SendDecided(settings, request, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -145,9 +149,13 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
         }
 
-        return settings.Metrics.Enabled
-            ? StreamAsync(request, messages, sent, cancellationToken)
-            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+        // The gateway header channel: current while the inner stream is opened and advanced, never while the caller runs.
+        if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
+        {
+            return StreamWithHeaders(headers, settings, request, messages, sent, cancellationToken);
+        }
+
+        return StreamDecided(settings, request, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -160,6 +168,31 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         base.Dispose(disposing);
     }
+
+    // The closures live here, not in the public methods: their captures would cost every request, also undecided ones.
+    private Task<ChatResponse> SendWithHeaders(
+        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken) =>
+        GatewayScope.RunAsync(headers, () => SendDecided(settings, request, messages, sent, cancellationToken));
+
+    private IAsyncEnumerable<ChatResponseUpdate> StreamWithHeaders(
+        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken) =>
+        GatewayScope.Stream(headers, token => StreamDecided(settings, request, messages, sent, token), cancellationToken);
+
+    private Task<ChatResponse> SendDecided(
+        DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+
+        // The report at the end of the call only feeds the meter: while nothing listens to it, there is nothing to wait for.
+        settings.Metrics.Enabled
+            ? SendAsync(request, messages, sent, cancellationToken)
+            : base.GetResponseAsync(messages, sent, cancellationToken);
+
+    private IAsyncEnumerable<ChatResponseUpdate> StreamDecided(
+        DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+        settings.Metrics.Enabled
+            ? StreamAsync(request, messages, sent, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
 
     private async Task<ChatResponse> SendAsync(DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
     {

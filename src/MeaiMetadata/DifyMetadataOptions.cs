@@ -74,6 +74,20 @@ public sealed class DifyMetadataOptions
     public IList<Providers.DifyProviderMapping> ProviderMappings { get; private set; } =
         [Providers.DifyProviderMapping.OpenAIChatCompletions, Providers.DifyProviderMapping.OpenAIResponses];
 
+    /// <summary>Gets the LLM-gateway headers that carry the app id of every decided request, in order: preset names
+    /// (<see cref="Gateways.DifyGatewayPresets.Helicone"/>, <see cref="Gateways.DifyGatewayPresets.Portkey"/>,
+    /// <see cref="Gateways.DifyGatewayPresets.Cloudflare"/>, <see cref="Gateways.DifyGatewayPresets.LiteLLM"/>, any case) or
+    /// custom entries <c>"Header-Name: text|json|tags"</c> (see <see cref="Gateways.DifyGatewayHeaderFormat"/>).</summary>
+    /// <remarks>
+    /// Bound from configuration as <c>"GatewayHeaders": ["Helicone", "Portkey", "Cloudflare", "LiteLLM"]</c>. The headers are
+    /// written by <see cref="Gateways.DifyGatewayHeadersPolicy"/> (<c>openAIClientOptions.AddDifyMetadataHeaders()</c>) or
+    /// <see cref="Gateways.DifyGatewayHeadersHandler"/> on the request's HTTP call, whenever the request's decision has an app
+    /// (also with <c>store: false</c>). An unknown preset, an invalid header name, a header that carries credentials or
+    /// framing (<c>Authorization</c>, <c>Content-*</c>, ...) or two entries writing the same header are invalid options.
+    /// </remarks>
+    /// <value>The default value is empty: no gateway headers.</value>
+    public IList<string> GatewayHeaders { get; private set; } = [];
+
     /// <summary>Gets or sets why binding these options from configuration failed (a value of the wrong type), or
     /// <see langword="null"/>; such options are invalid.</summary>
     internal string? ConfigurationError { get; set; }
@@ -87,6 +101,7 @@ public sealed class DifyMetadataOptions
     {
         var clone = (DifyMetadataOptions)MemberwiseClone();
         clone.ProviderMappings = [.. ProviderMappings];
+        clone.GatewayHeaders = [.. GatewayHeaders];
         return clone;
     }
 }

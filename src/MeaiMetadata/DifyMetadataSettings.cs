@@ -1,4 +1,5 @@
 using MeaiMetadata.Diagnostics;
+using MeaiMetadata.Gateways;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Tagging;
 using Microsoft.Extensions.AI;
@@ -9,8 +10,9 @@ namespace MeaiMetadata;
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one client layer applies it.</summary>
 internal sealed class DifyMetadataSettings
 {
-    private DifyMetadataSettings(DifyMetadataOptions options, ILogger logger, DifyMetadataMetrics metrics)
+    private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataMetrics metrics)
     {
+        GatewayHeaders = gatewayHeaders;
         Enabled = options.Enabled;
         AppIdResolver = options.AppIdResolver;
         Source = string.IsNullOrEmpty(options.Source) ? null : options.Source;
@@ -43,6 +45,9 @@ internal sealed class DifyMetadataSettings
 
     public DifyMetadataMetrics Metrics { get; }
 
+    /// <summary>Gets the gateway headers to write for each decided request (none: empty).</summary>
+    public GatewayHeader[] GatewayHeaders { get; }
+
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     /// <exception cref="ArgumentException">An option has a value OpenAI would reject.</exception>
     public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger, DifyMetadataMetrics? metrics = null)
@@ -52,7 +57,8 @@ internal sealed class DifyMetadataSettings
             throw new ArgumentException(error, nameof(options));
         }
 
-        return new DifyMetadataSettings(options, logger, metrics ?? DifyMetadataMetrics.For(meterFactory: null));
+        _ = GatewayHeader.TryParseAll(options.GatewayHeaders, out GatewayHeader[] gatewayHeaders);
+        return new DifyMetadataSettings(options, gatewayHeaders, logger, metrics ?? DifyMetadataMetrics.For(meterFactory: null));
     }
 
     /// <summary>Returns why <paramref name="options"/> are invalid, or <see langword="null"/> when they are valid.</summary>
@@ -78,6 +84,11 @@ internal sealed class DifyMetadataSettings
         if (options.ProviderMappings is null || options.ProviderMappings.Any(m => m is null))
         {
             return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ProviderMappings)} must not hold null.";
+        }
+
+        if (GatewayHeader.TryParseAll(options.GatewayHeaders, out _) is { } gatewayError)
+        {
+            return gatewayError;
         }
 
         if (options.MaxMetricAppIds < 0)

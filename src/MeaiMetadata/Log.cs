@@ -81,4 +81,7 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "The caller's raw options ({Type}) are not what the {Api} client sends (it would ignore them); new {Api} options carry the tags instead.")]
     public static partial void RawOptionsReplaced(ILogger logger, string type, string api);
+
+    [LoggerMessage(300, LogLevel.Debug, "The request already carried the gateway header '{Header}'; it is replaced by the layer's (the decision is the attribution).")]
+    public static partial void GatewayHeaderReplaced(ILogger logger, string header);
 }

@@ -157,6 +157,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             LastUserText = parsed.LastUserText,
             ApiKeyHeader = apiKeyHeader,
             AuthorizationHeader = authorization,
+            Headers = request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
         };
         lock (_requestsLock)
         {

@@ -45,6 +45,12 @@ public sealed class RecordedRequest
     /// <summary>The "Authorization" header as received, or null.</summary>
     public string? AuthorizationHeader { get; init; }
 
+    /// <summary>Every request header as received (name case-insensitive; repeated values joined with commas).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The header <paramref name="name"/> as received, or null.</summary>
+    public string? Header(string name) => Headers.TryGetValue(name, out string? value) ? value : null;
+
     /// <inheritdoc />
     public override string ToString() => $"{Method} {Path} -> {StatusCode}{(Error is null ? "" : ": " + Error)}";
 }

@@ -204,4 +204,56 @@ public class DifyMetadataServiceCollectionExtensionsTests
         Assert.Equal("registered", provider.GetRequiredService<IOptions<DifyMetadataOptions>>().Value.Source);
         Assert.True(provider.GetRequiredService<IOptions<DifyMetadataOptions>>().Value.AdditionalPropertiesEnabled);
     }
+
+    [Fact]
+    public void GatewayHeaders_BindFromConfigurationInTheDocumentedShape()
+    {
+        IConfigurationRoot configuration = new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream("""{ "DifyMetadata": { "GatewayHeaders": ["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"] } }"""u8.ToArray()))
+            .Build();
+        using ServiceProvider provider = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata")).BuildServiceProvider();
+
+        DifyMetadataOptions options = provider.GetRequiredService<IOptionsMonitor<DifyMetadataOptions>>().CurrentValue;
+
+        Assert.Equal(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], options.GatewayHeaders);
+    }
+
+    [Fact]
+    public async Task GatewayHeaders_SwitchLive_AndABadEntryIsRefusedWithAnError()
+    {
+        IConfigurationRoot configuration = Configuration(("DifyMetadata:GatewayHeaders:0", "LiteLLM"));
+        var collector = new FakeLogCollector();
+        var captured = new List<string?>();
+        var inner = new TestChatClient
+        {
+            GetResponseAsyncCallback = (_, _, _) =>
+            {
+                captured.Add(MeaiMetadata.Gateways.GatewayScope.Current?.Values[0].Key);
+                return Task.FromResult(new ChatResponse());
+            },
+        };
+        var services = new ServiceCollection()
+            .AddLogging(b => b.AddProvider(new FakeLoggerProvider(collector)).SetMinimumLevel(LogLevel.Debug))
+            .AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+        services.AddChatClient(inner).UseDifyMetadata();
+        using ServiceProvider provider = services.BuildServiceProvider();
+        IChatClient client = provider.GetRequiredService<IChatClient>();
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hi");
+            configuration["DifyMetadata:GatewayHeaders:0"] = "Portkey";
+            configuration.Reload();
+            await client.GetResponseAsync("hi");
+            configuration["DifyMetadata:GatewayHeaders:0"] = "Nope";
+            Assert.Null(Record.Exception(configuration.Reload));
+            await client.GetResponseAsync("hi");
+        }
+
+        Assert.Equal(["x-litellm-tags", "x-portkey-metadata", "x-portkey-metadata"], captured);
+        FakeLogRecord refused = Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+        Assert.Equal(LogLevel.Error, refused.Level);
+        Assert.Contains("GatewayHeaders", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'Nope'", refused.Message, StringComparison.Ordinal);
+    }
 }

@@ -25,6 +25,32 @@ public sealed class DemoProgramTests
             .Select(l => System.Text.RegularExpressions.Regex.Split(l, @"\s{2,}"))];
 
     [Fact]
+    public async Task HeadersFlag_ShowsTheGatewayHeadersThatReachedTheEndpoint()
+    {
+        (int exit, string output, string error) = await RunAsync("--headers");
+
+        Assert.Equal(0, exit);
+        Assert.Equal("", error);
+        string shown = output[output.IndexOf("Gateway headers that reached the endpoint", StringComparison.Ordinal)..];
+        string[] requests = shown.Split("\nrequest ", StringSplitOptions.RemoveEmptyEntries)[1..];
+        Assert.Equal(11, requests.Length);
+        Assert.Contains("x-litellm-tags: dify_app_id:support-bot,dify_source:dify", requests[0], StringComparison.Ordinal);
+        Assert.Contains("""x-portkey-metadata: {"dify_app_id":"support-bot","dify_source":"dify"}""", requests[0], StringComparison.Ordinal);
+        string storeFalse = Assert.Single(requests, r => r.Contains("store false", StringComparison.Ordinal));
+        Assert.Contains("cf-aig-metadata: {\"dify_app_id\":\"sales-assistant\"", storeFalse, StringComparison.Ordinal); // headers, no metadata
+        Assert.EndsWith("(none)", requests[^1].TrimEnd(), StringComparison.Ordinal); // outside any session
+    }
+
+    [Fact]
+    public async Task HeadersWithLive_IsAUsageError()
+    {
+        (int exit, _, string error) = await RunAsync("--headers", "--live");
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--headers", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoArguments_PrintsTheTableAndExitsZero()
     {
         (int exit, string output, string error) = await RunAsync();

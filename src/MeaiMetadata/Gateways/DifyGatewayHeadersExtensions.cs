@@ -1,0 +1,23 @@
+using System.ClientModel.Primitives;
+using MeaiMetadata.Gateways;
+
+namespace MeaiMetadata;
+
+/// <summary>Adds <see cref="DifyGatewayHeadersPolicy"/> to the options of a System.ClientModel client (<c>OpenAIClientOptions</c>).</summary>
+public static class DifyGatewayHeadersExtensions
+{
+    /// <summary>Writes the LLM-gateway headers chosen in <see cref="DifyMetadataOptions.GatewayHeaders"/> on every request
+    /// that a <c>UseDifyMetadata()</c> layer decided, sent by a client built with these options.</summary>
+    /// <typeparam name="TOptions">The client options type, e.g. <c>OpenAIClientOptions</c>.</typeparam>
+    /// <param name="options">The client options.</param>
+    /// <returns>The <paramref name="options"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
+    /// <remarks>The policy runs once per call (<see cref="PipelinePosition.PerCall"/>), before retries.</remarks>
+    public static TOptions AddDifyMetadataHeaders<TOptions>(this TOptions options)
+        where TOptions : ClientPipelineOptions
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.AddPolicy(new DifyGatewayHeadersPolicy(), PipelinePosition.PerCall);
+        return options;
+    }
+}

@@ -1,0 +1,114 @@
+using MeaiMetadata.Gateways;
+using MeaiMetadata.Tests.TestDoubles;
+
+namespace MeaiMetadata.Tests.Gateways;
+
+public class GatewayHeaderTests
+{
+    private static Dictionary<string, string> Written(string entry, DifyRequestDecision decision)
+    {
+        Assert.Null(GatewayHeader.TryParse(entry, out GatewayHeader? header));
+        var values = new List<KeyValuePair<string, string>>();
+        header!.Write(decision, values);
+        return values.ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Presets_WriteTheDocumentedHeaders()
+    {
+        DifyRequestDecision decision = Decisions.Of("support-bot");
+
+        Assert.Equal(
+            new Dictionary<string, string> { ["Helicone-Property-Dify-App-Id"] = "support-bot", ["Helicone-Property-Dify-Source"] = "dify" },
+            Written("Helicone", decision));
+        Assert.Equal("""{"dify_app_id":"support-bot","dify_source":"dify"}""", Written("portkey", decision)["x-portkey-metadata"]);
+        Assert.Equal("""{"dify_app_id":"support-bot","dify_source":"dify"}""", Written("CLOUDFLARE", decision)["cf-aig-metadata"]);
+        Assert.Equal("dify_app_id:support-bot,dify_source:dify", Written("LiteLLM", decision)["x-litellm-tags"]);
+    }
+
+    [Fact]
+    public void NoSource_WritesTheAppIdAlone()
+    {
+        DifyRequestDecision decision = Decisions.Of("a", source: null);
+
+        Assert.Equal(["Helicone-Property-Dify-App-Id"], Written("Helicone", decision).Keys);
+        Assert.Equal("""{"dify_app_id":"a"}""", Written("Portkey", decision)["x-portkey-metadata"]);
+        Assert.Equal("dify_app_id:a", Written("LiteLLM", decision)["x-litellm-tags"]);
+    }
+
+    [Fact]
+    public void HostileId_IsEscapedNeverSentRaw()
+    {
+        DifyRequestDecision decision = Decisions.Of("a\r\nX-Evil: 1\0\"b\",c é🚀");
+
+        Assert.Equal("a%0D%0AX-Evil%3A%201%00%22b%22%2Cc%20%C3%A9%F0%9F%9A%80", Written("Helicone", decision)["Helicone-Property-Dify-App-Id"]);
+        Assert.Equal(
+            """{"dify_app_id":"a\r\nX-Evil: 1\u0000\u0022b\u0022,c \u00E9\uD83D\uDE80","dify_source":"dify"}""",
+            Written("Cloudflare", decision)["cf-aig-metadata"]);
+        Assert.Equal("dify_app_id:a%0D%0AX-Evil%3A%201%00%22b%22%2Cc%20%C3%A9%F0%9F%9A%80,dify_source:dify", Written("LiteLLM", decision)["x-litellm-tags"]);
+    }
+
+    [Fact]
+    public void Portkey_CutsEachValueTo128_NeverBetweenTheHalvesOfAPair()
+    {
+        string id = new string('a', 127) + "🚀" + new string('b', 10);
+        string json = Written("Portkey", Decisions.Of(id, source: new string('s', 300)))["x-portkey-metadata"];
+
+        using var parsed = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal(new string('a', 127), parsed.RootElement.GetProperty("dify_app_id").GetString());
+        Assert.Equal(new string('s', 128), parsed.RootElement.GetProperty("dify_source").GetString());
+    }
+
+    [Fact]
+    public void Cloudflare_PutsTheAppIdFirst_WithinTheFiveEntriesKept()
+    {
+        using var parsed = System.Text.Json.JsonDocument.Parse(Written("Cloudflare", Decisions.Of("x"))["cf-aig-metadata"]);
+
+        Assert.Equal(["dify_app_id", "dify_source"], parsed.RootElement.EnumerateObject().Select(p => p.Name));
+    }
+
+    [Theory]
+    [InlineData("X-App: text", "X-App", "a%20b")]
+    [InlineData(" X-App :JSON ", "X-App", """{"dify_app_id":"a b","dify_source":"dify"}""")]
+    [InlineData("x-tags: tags", "x-tags", "dify_app_id:a%20b,dify_source:dify")]
+    public void Custom_WritesItsNameWithItsFormat(string entry, string name, string value) =>
+        Assert.Equal(value, Written(entry, Decisions.Of("a b"))[name]);
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData("Nope", "'Nope' is neither a preset")]
+    [InlineData("X App: text", "not a valid header name")]
+    [InlineData(": text", "not a valid header name")]
+    [InlineData("X-App: xml", "'xml'")]
+    [InlineData("Authorization: text", "credentials")]
+    [InlineData("content-type: json", "credentials")]
+    [InlineData("Content-Disposition: json", "credentials")]
+    [InlineData("X-\r\nEvil: text", "not a valid header name")]
+    public void InvalidEntries_AreRefusedWithAReason(string entry, string reason)
+    {
+        string? error = GatewayHeader.TryParse(entry, out GatewayHeader? header);
+
+        Assert.Null(header);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TwoEntriesWritingOneHeader_AreRefused()
+    {
+        string? error = GatewayHeader.TryParseAll(["Portkey", "X-PORTKEY-METADATA: text"], out GatewayHeader[] headers);
+
+        Assert.Contains("x-portkey-metadata", error, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("GatewayHeaders", error, StringComparison.Ordinal);
+        Assert.Empty(headers);
+    }
+
+    [Fact]
+    public void SeveralPresets_ParseInOrder()
+    {
+        Assert.Null(GatewayHeader.TryParseAll(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], out GatewayHeader[] headers));
+
+        Assert.Equal(
+            ["Helicone-Property-Dify-App-Id", "Helicone-Property-Dify-Source", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags", "X-App"],
+            headers.SelectMany(h => h.HeaderNames));
+    }
+}
