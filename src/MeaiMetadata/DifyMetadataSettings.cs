@@ -21,6 +21,7 @@ internal sealed class DifyMetadataSettings
         ProviderMappings = [.. options.ProviderMappings];
         Logger = logger;
         Metrics = metrics;
+        Prices = Spend.DifyPriceTable.From(options);
     }
 
     public bool Enabled { get; }
@@ -42,6 +43,12 @@ internal sealed class DifyMetadataSettings
     public DifyProviderMapping[] ProviderMappings { get; }
 
     public DifyMetadataMetrics Metrics { get; }
+
+    /// <summary>Gets the price table of these options.</summary>
+    public Spend.DifyPriceTable Prices { get; }
+
+    /// <summary>Gets the models met without a price under these options (each warned about once).</summary>
+    public Spend.UnpricedModels UnpricedModels { get; } = new();
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     /// <exception cref="ArgumentException">An option has a value OpenAI would reject.</exception>
@@ -78,6 +85,11 @@ internal sealed class DifyMetadataSettings
         if (options.ProviderMappings is null || options.ProviderMappings.Any(m => m is null))
         {
             return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ProviderMappings)} must not hold null.";
+        }
+
+        if (Spend.DifyPriceTable.Validate(options.Prices, options.ModelAliases) is { } priceError)
+        {
+            return priceError;
         }
 
         if (options.MaxMetricAppIds < 0)

@@ -81,4 +81,7 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "The caller's raw options ({Type}) are not what the {Api} client sends (it would ignore them); new {Api} options carry the tags instead.")]
     public static partial void RawOptionsReplaced(ILogger logger, string type, string api);
+
+    [LoggerMessage(200, LogLevel.Warning, "No price for model '{Model}': its responses record no dify.app.cost (counted in dify.app.cost.unpriced). Add it to DifyMetadata:Prices, or map the name to a priced model in DifyMetadata:ModelAliases.")]
+    public static partial void ModelUnpriced(ILogger logger, string model);
 }
