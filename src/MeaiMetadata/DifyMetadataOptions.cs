@@ -87,6 +87,18 @@ public sealed class DifyMetadataOptions
     /// </remarks>
     /// <value>The default value is empty: no gateway headers.</value>
     public IList<string> GatewayHeaders { get; private set; } = [];
+    /// <summary>Gets the prices per model id, in US dollars per million tokens, that override or extend the built-in prices
+    /// of OpenAI's chat models (<see cref="Spend.DifyPriceTable.BuiltInSource"/>); bound from <c>DifyMetadata:Prices</c>.</summary>
+    /// <remarks>Ids compare case-insensitively; a dated snapshot without a price of its own takes its family's
+    /// (<c>gpt-4o-mini-2024-07-18</c> → <c>gpt-4o-mini</c>). They price the <c>dify.app.cost</c> counter and the report
+    /// (<see cref="Spend.DifySpendReport"/>).</remarks>
+    /// <value>The default value is empty: the built-in prices alone.</value>
+    public IDictionary<string, Spend.ModelPrice> Prices { get; private set; } = new Dictionary<string, Spend.ModelPrice>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Gets names mapped to the model id they are priced as, for example an Azure OpenAI deployment name
+    /// (<c>"ModelAliases": { "support-prod": "gpt-4o-mini" }</c>); bound from <c>DifyMetadata:ModelAliases</c>.</summary>
+    /// <value>The default value is empty.</value>
+    public IDictionary<string, string> ModelAliases { get; private set; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Gets or sets why binding these options from configuration failed (a value of the wrong type), or
     /// <see langword="null"/>; such options are invalid.</summary>
@@ -102,6 +114,8 @@ public sealed class DifyMetadataOptions
         var clone = (DifyMetadataOptions)MemberwiseClone();
         clone.ProviderMappings = [.. ProviderMappings];
         clone.GatewayHeaders = [.. GatewayHeaders];
+        clone.Prices = Prices.ToDictionary(p => p.Key, p => p.Value?.Clone()!, StringComparer.OrdinalIgnoreCase);
+        clone.ModelAliases = new Dictionary<string, string>(ModelAliases, StringComparer.OrdinalIgnoreCase);
         return clone;
     }
 }

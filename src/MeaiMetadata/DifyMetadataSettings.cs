@@ -23,6 +23,7 @@ internal sealed class DifyMetadataSettings
         ProviderMappings = [.. options.ProviderMappings];
         Logger = logger;
         Metrics = metrics;
+        Prices = Spend.DifyPriceTable.From(options);
     }
 
     public bool Enabled { get; }
@@ -47,6 +48,12 @@ internal sealed class DifyMetadataSettings
 
     /// <summary>Gets the gateway headers to write for each decided request (none: empty).</summary>
     public GatewayHeader[] GatewayHeaders { get; }
+
+    /// <summary>Gets the price table of these options.</summary>
+    public Spend.DifyPriceTable Prices { get; }
+
+    /// <summary>Gets the models met without a price under these options (each warned about once).</summary>
+    public Spend.UnpricedModels UnpricedModels { get; } = new();
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     /// <exception cref="ArgumentException">An option has a value OpenAI would reject.</exception>
@@ -89,6 +96,11 @@ internal sealed class DifyMetadataSettings
         if (GatewayHeader.TryParseAll(options.GatewayHeaders, out _) is { } gatewayError)
         {
             return gatewayError;
+        }
+
+        if (Spend.DifyPriceTable.Validate(options.Prices, options.ModelAliases) is { } priceError)
+        {
+            return priceError;
         }
 
         if (options.MaxMetricAppIds < 0)

@@ -16,6 +16,13 @@ public static class DifyMetadataTelemetry
     /// <summary>The counter of tokens per app, tagged with <see cref="AppIdTag"/>, <see cref="TokenTypeTag"/> and <see cref="ModelTag"/>.</summary>
     public const string TokenUsageCounter = "dify.app.token.usage";
 
+    /// <summary>The counter of spend per app in US dollars (<c>dify.app.cost</c>, unit <c>USD</c>), tagged with <see cref="AppIdTag"/>
+    /// and <see cref="ModelTag"/>; computed from the usage and the price table (<see cref="Spend.DifyPriceTable"/>).</summary>
+    public const string CostCounter = "dify.app.cost";
+
+    /// <summary>The counter of responses whose model has no price (<c>dify.app.cost.unpriced</c>), tagged with <see cref="AppIdTag"/> and <see cref="ModelTag"/>.</summary>
+    public const string UnpricedCounter = "dify.app.cost.unpriced";
+
     /// <summary>The tag (metrics and traces) and the W3C Baggage item that carry the app id: <c>dify.app_id</c>.</summary>
     public const string AppIdTag = "dify.app_id";
 

@@ -84,4 +84,7 @@ internal static partial class Log
 
     [LoggerMessage(300, LogLevel.Debug, "The request already carried the gateway header '{Header}'; it is replaced by the layer's (the decision is the attribution).")]
     public static partial void GatewayHeaderReplaced(ILogger logger, string header);
+
+    [LoggerMessage(200, LogLevel.Warning, "No price for model '{Model}': its responses record no dify.app.cost (counted in dify.app.cost.unpriced). Add it to DifyMetadata:Prices, or map the name to a priced model in DifyMetadata:ModelAliases.")]
+    public static partial void ModelUnpriced(ILogger logger, string model);
 }

@@ -130,6 +130,20 @@ internal static class ChatCompletionsAnswer
         writer.WriteNumber("prompt_tokens", context.Options.InputTokens);
         writer.WriteNumber("completion_tokens", context.Options.OutputTokens);
         writer.WriteNumber("total_tokens", context.TotalTokens);
+        if (context.Options.CachedInputTokens > 0)
+        {
+            writer.WriteStartObject("prompt_tokens_details");
+            writer.WriteNumber("cached_tokens", context.Options.CachedInputTokens);
+            writer.WriteEndObject();
+        }
+
+        if (context.Options.ReasoningTokens > 0)
+        {
+            writer.WriteStartObject("completion_tokens_details");
+            writer.WriteNumber("reasoning_tokens", context.Options.ReasoningTokens);
+            writer.WriteEndObject();
+        }
+
         writer.WriteEndObject();
     }
 }

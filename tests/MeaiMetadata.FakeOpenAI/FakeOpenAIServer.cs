@@ -19,6 +19,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
     private readonly string _pathBase;
     private readonly List<RecordedRequest> _requests = [];
     private readonly Lock _requestsLock = new();
+    private readonly List<StoredCompletion> _stored = [];
     private long _sequence;
 
     private FakeOpenAIServer(WebApplication app, FakeOpenAIServerOptions options)
@@ -44,6 +45,29 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             {
                 return _requests.ToArray();
             }
+        }
+    }
+
+    /// <summary>Snapshot of the stored chat completions (successful Chat Completions requests with <c>store: true</c>, and
+    /// those added with <see cref="AddStoredCompletion"/>), in arrival order.</summary>
+    public IReadOnlyList<StoredCompletion> StoredCompletions
+    {
+        get
+        {
+            lock (_requestsLock)
+            {
+                return _stored.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Stores a chat completion as if a request with <c>store: true</c> had produced it (to seed the list endpoint).</summary>
+    public void AddStoredCompletion(StoredCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        lock (_requestsLock)
+        {
+            _stored.Add(completion);
         }
     }
 
@@ -73,6 +97,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         lock (_requestsLock)
         {
             _requests.Clear();
+            _stored.Clear();
         }
     }
 
@@ -91,12 +116,17 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
 
     private OpenAIApi Route(HttpRequest request)
     {
+        string path = request.Path.Value ?? "";
+        if (HttpMethods.IsGet(request.Method) && path == _pathBase + "/chat/completions")
+        {
+            return OpenAIApi.ChatCompletionsList;
+        }
+
         if (!HttpMethods.IsPost(request.Method))
         {
             return OpenAIApi.Unknown;
         }
 
-        string path = request.Path.Value ?? "";
         return path == _pathBase + "/chat/completions" ? OpenAIApi.ChatCompletions
             : path == _pathBase + "/responses" ? OpenAIApi.Responses
             : OpenAIApi.Unknown;
@@ -112,7 +142,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         byte[] body = buffer.ToArray();
 
         OpenAIApi api = Route(request);
-        ParsedRequest parsed = api == OpenAIApi.Unknown ? new ParsedRequest() : RequestParser.Parse(api, body);
+        ParsedRequest parsed = api is OpenAIApi.Unknown or OpenAIApi.ChatCompletionsList ? new ParsedRequest() : RequestParser.Parse(api, body);
         string? authorization = request.Headers.Authorization.Count > 0 ? request.Headers.Authorization.ToString() : null;
         string? apiKeyHeader = request.Headers.TryGetValue("api-key", out var apiKey) ? apiKey.ToString() : null;
 
@@ -170,7 +200,29 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             return;
         }
 
+        if (api == OpenAIApi.ChatCompletionsList)
+        {
+            await ChatCompletionsList.WriteAsync(context.Response, request.Query, StoredCompletions, cancellationToken);
+            return;
+        }
+
         var answer = new AnswerContext { Request = parsed, Options = _options, Sequence = Interlocked.Increment(ref _sequence) };
+        if (api == OpenAIApi.ChatCompletions && parsed.Store == true)
+        {
+            AddStoredCompletion(new StoredCompletion
+            {
+                Id = $"chatcmpl-{answer.Sequence}",
+                Created = answer.Created,
+                Model = answer.Model,
+                Metadata = parsed.Metadata ?? new Dictionary<string, string>(),
+                PromptTokens = _options.InputTokens,
+                CachedTokens = _options.CachedInputTokens,
+                CompletionTokens = _options.OutputTokens,
+                ReasoningTokens = _options.ReasoningTokens,
+                Content = _options.ReplyText,
+            });
+        }
+
         await (api == OpenAIApi.ChatCompletions
             ? ChatCompletionsAnswer.WriteAsync(context.Response, answer, cancellationToken)
             : ResponsesAnswer.WriteAsync(context.Response, answer, cancellationToken));

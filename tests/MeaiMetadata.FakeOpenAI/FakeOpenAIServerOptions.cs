@@ -20,4 +20,10 @@ public sealed class FakeOpenAIServerOptions
 
     /// <summary>Output (completion) token count reported in usage.</summary>
     public int OutputTokens { get; set; } = 3;
+
+    /// <summary>Of the input tokens, how many usage reports as read from the prompt cache (written only when above 0).</summary>
+    public int CachedInputTokens { get; set; }
+
+    /// <summary>Of the output tokens, how many usage reports as reasoning (written only when above 0).</summary>
+    public int ReasoningTokens { get; set; }
 }

@@ -11,4 +11,7 @@ public enum OpenAIApi
 
     /// <summary>POST {PathBase}/responses.</summary>
     Responses = 2,
+
+    /// <summary>GET {PathBase}/chat/completions: the list of stored chat completions.</summary>
+    ChatCompletionsList = 3,
 }

@@ -153,11 +153,11 @@ internal static class ResponsesAnswer
             writer.WriteStartObject("usage");
             writer.WriteNumber("input_tokens", context.Options.InputTokens);
             writer.WriteStartObject("input_tokens_details");
-            writer.WriteNumber("cached_tokens", 0);
+            writer.WriteNumber("cached_tokens", context.Options.CachedInputTokens);
             writer.WriteEndObject();
             writer.WriteNumber("output_tokens", context.Options.OutputTokens);
             writer.WriteStartObject("output_tokens_details");
-            writer.WriteNumber("reasoning_tokens", 0);
+            writer.WriteNumber("reasoning_tokens", context.Options.ReasoningTokens);
             writer.WriteEndObject();
             writer.WriteNumber("total_tokens", context.TotalTokens);
             writer.WriteEndObject();

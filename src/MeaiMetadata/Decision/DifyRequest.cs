@@ -130,6 +130,7 @@ internal sealed class DifyRequest
         }
 
         _settings.Metrics.RecordUsage(usage, Decision.AppId, model, _settings.MaxMetricAppIds);
+        _settings.Metrics.RecordCost(usage, Decision.AppId, model, _settings.MaxMetricAppIds, _settings.Prices, _settings.UnpricedModels, Decision.Logger);
     }
 
     private void Count(string outcome, int times)

@@ -30,14 +30,20 @@ internal sealed class DifyMetadataMetrics
     {
         Requests = meter.CreateCounter<long>(DifyMetadataTelemetry.RequestsCounter, "{request}", "Chat requests seen by the MeaiMetadata layer, by outcome.");
         Tokens = meter.CreateCounter<long>(DifyMetadataTelemetry.TokenUsageCounter, "{token}", "Tokens used per app, from the provider's usage report.");
+        Cost = meter.CreateCounter<double>(DifyMetadataTelemetry.CostCounter, "USD", "Spend per app in US dollars, from the provider's usage report and the price table.");
+        Unpriced = meter.CreateCounter<long>(DifyMetadataTelemetry.UnpricedCounter, "{response}", "Responses whose model has no price, per app and model.");
     }
 
     public Counter<long> Requests { get; }
 
     public Counter<long> Tokens { get; }
 
-    /// <summary>Gets a value indicating whether anything listens to either counter.</summary>
-    public bool Enabled => Requests.Enabled || Tokens.Enabled;
+    public Counter<double> Cost { get; }
+
+    public Counter<long> Unpriced { get; }
+
+    /// <summary>Gets a value indicating whether anything listens to any counter.</summary>
+    public bool Enabled => Requests.Enabled || Tokens.Enabled || Cost.Enabled || Unpriced.Enabled;
 
     /// <summary>Gets the counters on the meter of <paramref name="meterFactory"/>, or on the process-wide meter without one.</summary>
     public static DifyMetadataMetrics For(IMeterFactory? meterFactory) =>
@@ -84,6 +90,26 @@ internal sealed class DifyMetadataMetrics
         }
 
         static KeyValuePair<string, object?> Tag(string appId) => new(DifyMetadataTelemetry.AppIdTag, appId);
+    }
+
+    /// <summary>Records the cost of one response, or counts it as unpriced (warned once per model).</summary>
+    public void RecordCost(UsageDetails? usage, string appId, string? model, int maxAppIds, Spend.DifyPriceTable prices, Spend.UnpricedModels unpriced, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        if (usage is null || !(Cost.Enabled || Unpriced.Enabled))
+        {
+            return;
+        }
+
+        KeyValuePair<string, object?> app = new(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, maxAppIds));
+        if (prices.GetCost(model, usage) is decimal cost)
+        {
+            Cost.Add((double)cost, app, new(DifyMetadataTelemetry.ModelTag, model));
+        }
+        else
+        {
+            Unpriced.Add(1, app, new(DifyMetadataTelemetry.ModelTag, model));
+            unpriced.Warn(logger, model);
+        }
     }
 
     /// <summary>The app id as a tag value: itself for the first <paramref name="maxAppIds"/> distinct ids on this meter, <c>other</c> after.</summary>

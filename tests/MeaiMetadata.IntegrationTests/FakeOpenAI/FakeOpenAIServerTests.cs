@@ -562,7 +562,7 @@ public sealed class FakeOpenAIServerTests : IClassFixture<FakeOpenAIServerFixtur
     [InlineData("POST", "models")]
     [InlineData("POST", "chat/completions/extra")]
     [InlineData("POST", "/chat/completions")]
-    [InlineData("GET", "chat/completions")]
+    [InlineData("DELETE", "chat/completions")] // GET is the list of stored completions
     [InlineData("GET", "responses")]
     public async Task Server_UnknownPathOrMethod_Returns404WithErrorShapeAndRecords(string method, string path)
     {

@@ -1,0 +1,116 @@
+using System.Globalization;
+
+namespace MeaiMetadata.Report;
+
+/// <summary>The report's command line: <c>--since DATE [--until DATE] [--app ID] [--format table|csv|json] [--base-url URL]</c>.</summary>
+public sealed class ReportArguments
+{
+    public const string Usage = """
+        Usage: dotnet run --project samples/MeaiMetadata.Report -- --since 2026-11-01 [--until 2026-11-30] [--app ID] [--format table|csv|json] [--base-url URL]
+          --since DATE     first day (UTC) of the range, yyyy-MM-dd (required)
+          --until DATE     last day (UTC) of the range, inclusive; default: today
+          --app ID         only this dify_app_id
+          --format F       table (default), csv or json
+          --base-url URL   the OpenAI-compatible endpoint, e.g. https://api.openai.com/v1/
+        The API key is read from OPENAI_API_KEY.
+        """;
+
+    public DateTimeOffset Since { get; private init; }
+
+    public DateTimeOffset? Until { get; private init; }
+
+    public string? App { get; private init; }
+
+    public string Format { get; private init; } = "table";
+
+    public Uri? BaseUrl { get; private init; }
+
+    public bool Help { get; private init; }
+
+    /// <summary>Parses <paramref name="args"/>; on failure returns <see langword="null"/> and says what was wrong.</summary>
+    public static ReportArguments? Parse(string[] args, out string? error)
+    {
+        DateTimeOffset? since = null, until = null;
+        string? app = null, format = "table";
+        Uri? baseUrl = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            if (name is "--help" or "-h")
+            {
+                error = null;
+                return new ReportArguments { Help = true };
+            }
+
+            if (name is not ("--since" or "--until" or "--app" or "--format" or "--base-url"))
+            {
+                error = $"unknown option '{name}'.";
+                return null;
+            }
+
+            if (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                error = $"{name} needs a value.";
+                return null;
+            }
+
+            string value = args[++i];
+            switch (name)
+            {
+                case "--since" or "--until":
+                    if (!DateTime.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateTime day))
+                    {
+                        error = $"{name} '{value}' is not a date (yyyy-MM-dd).";
+                        return null;
+                    }
+
+                    var start = new DateTimeOffset(day, TimeSpan.Zero);
+                    if (name == "--since")
+                    {
+                        since = start;
+                    }
+                    else
+                    {
+                        until = start.AddDays(1); // inclusive day: the range ends at the next midnight
+                    }
+
+                    break;
+                case "--app":
+                    app = value;
+                    break;
+                case "--format":
+                    if (value is not ("table" or "csv" or "json"))
+                    {
+                        error = $"--format '{value}' is not one of table, csv, json.";
+                        return null;
+                    }
+
+                    format = value;
+                    break;
+                default:
+                    if (!Uri.TryCreate(value, UriKind.Absolute, out baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+                    {
+                        error = $"--base-url '{value}' is not an absolute http(s) URL.";
+                        return null;
+                    }
+
+                    break;
+            }
+        }
+
+        if (since is null)
+        {
+            error = "--since is required (yyyy-MM-dd).";
+            return null;
+        }
+
+        if (until <= since)
+        {
+            error = "--until is before --since.";
+            return null;
+        }
+
+        error = null;
+        return new ReportArguments { Since = since.Value, Until = until, App = app, Format = format, BaseUrl = baseUrl };
+    }
+}

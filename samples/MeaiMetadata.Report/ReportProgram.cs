@@ -1,0 +1,127 @@
+using System.ClientModel;
+using System.Globalization;
+using System.Text.Json;
+using MeaiMetadata.Spend;
+using OpenAI;
+using Spectre.Console;
+
+namespace MeaiMetadata.Report;
+
+/// <summary>Spend per app from OpenAI's Stored Completions; callable in-process by tests.</summary>
+public static class ReportProgram
+{
+    public const int ExitOk = 0;
+    public const int ExitFailed = 1;
+    public const int ExitUsage = 2;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
+    {
+        ReportArguments? arguments = ReportArguments.Parse(args, out string? parseError);
+        if (arguments is null)
+        {
+            await error.WriteLineAsync($"error: {parseError}");
+            await error.WriteLineAsync(ReportArguments.Usage);
+            return ExitUsage;
+        }
+
+        if (arguments.Help)
+        {
+            await output.WriteLineAsync(ReportArguments.Usage);
+            return ExitOk;
+        }
+
+        string? key = environment("OPENAI_API_KEY");
+        if (string.IsNullOrWhiteSpace(key))
+        {
+            await error.WriteLineAsync("error: set your OpenAI API key in the OPENAI_API_KEY environment variable.");
+            return ExitUsage;
+        }
+
+        var options = new OpenAIClientOptions(); // the SDK's default retry policy: 429 and 5xx retried with back-off
+        if (arguments.BaseUrl is { } baseUrl)
+        {
+            options.Endpoint = baseUrl;
+        }
+
+        var client = new OpenAIClient(new ApiKeyCredential(key), options).GetChatClient("gpt-4o-mini");
+        DifySpendReport report;
+        try
+        {
+            report = await DifySpendReport.FromStoredCompletionsAsync(
+                client,
+                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = arguments.App },
+                new Progress(error),
+                cancellationToken);
+        }
+        catch (ClientResultException ex) when (ex.Status == 401)
+        {
+            await error.WriteLineAsync("error: HTTP 401: the endpoint refused the key in OPENAI_API_KEY.");
+            return ExitUsage;
+        }
+        catch (ClientResultException ex)
+        {
+            await error.WriteLineAsync($"error: HTTP {ex.Status} after the SDK's retries: {ex.Message}");
+            return ExitFailed;
+        }
+        catch (HttpRequestException ex)
+        {
+            await error.WriteLineAsync($"error: the endpoint could not be reached: {ex.Message}");
+            return ExitFailed;
+        }
+
+        await error.WriteLineAsync($"read {report.Read} stored completion(s).");
+        Write(output, report, arguments.Format);
+        return ExitOk;
+    }
+
+    /// <summary>Writes the report as a table (with a bar per app), CSV or JSON. Costs are exact sums, shown to 6 decimals.</summary>
+    public static void Write(TextWriter output, DifySpendReport report, string format)
+    {
+        switch (format)
+        {
+            case "csv":
+                output.WriteLine("app,model,requests,input_tokens,cached_input_tokens,output_tokens,cost_usd");
+                foreach (DifySpendRow r in report.Rows)
+                {
+                    output.WriteLine(string.Join(',', Csv(r.AppId ?? ""), Csv(r.Model), r.Requests, r.InputTokens, r.CachedInputTokens, r.OutputTokens,
+                        r.Cost?.ToString(CultureInfo.InvariantCulture) ?? ""));
+                }
+
+                break;
+            case "json":
+                output.WriteLine(JsonSerializer.Serialize(report.Rows.Select(r => new
+                {
+                    app = r.AppId, model = r.Model, requests = r.Requests, input_tokens = r.InputTokens,
+                    cached_input_tokens = r.CachedInputTokens, output_tokens = r.OutputTokens, cost_usd = r.Cost,
+                })));
+                break;
+            default:
+                IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+                console.Profile.Width = 160;
+                var table = new Table().AddColumns("app", "model", "requests", "input", "cached", "output", "cost (USD)");
+                foreach (DifySpendRow r in report.Rows)
+                {
+                    table.AddRow(Markup.Escape(r.AppId ?? "(untagged)"), Markup.Escape(r.Model), $"{r.Requests}", $"{r.InputTokens}", $"{r.CachedInputTokens}", $"{r.OutputTokens}", Usd(r.Cost));
+                }
+
+                console.Write(table);
+                var chart = new BarChart().Label("spend per app (USD)").Width(80);
+                foreach (IGrouping<string?, DifySpendRow> app in report.Rows.GroupBy(r => r.AppId))
+                {
+                    chart.AddItem(Markup.Escape(app.Key ?? "(untagged)"), (double)app.Sum(r => r.Cost ?? 0m), Color.Default);
+                }
+
+                console.Write(chart);
+                break;
+        }
+    }
+
+    private static string Usd(decimal? cost) => cost is { } c ? c.ToString("0.000000", CultureInfo.InvariantCulture) : "(no price)";
+
+    private static string Csv(string value) => value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
+
+    private sealed class Progress(TextWriter error) : IProgress<int>
+    {
+        public void Report(int value) => error.WriteLine($"paging stored completions, newest first: {value} read");
+    }
+}

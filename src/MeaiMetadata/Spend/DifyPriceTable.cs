@@ -1,0 +1,220 @@
+using System.Collections.Frozen;
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.AI;
+
+namespace MeaiMetadata.Spend;
+
+/// <summary>Prices per model, and the cost of a response from its usage: the built-in prices of OpenAI's chat models,
+/// overridden and extended by <see cref="DifyMetadataOptions.Prices"/>, with <see cref="DifyMetadataOptions.ModelAliases"/>
+/// mapping names such as Azure OpenAI deployments to the model they run.</summary>
+/// <remarks>
+/// A model id resolves in this order: its alias, if any, then the id itself, then, for a dated snapshot
+/// (<c>gpt-4o-mini-2024-07-18</c>, <c>gpt-4-0613</c>), its family (<c>gpt-4o-mini</c>, <c>gpt-4</c>). Ids compare
+/// case-insensitively. This type is immutable and thread-safe.
+/// </remarks>
+public sealed class DifyPriceTable
+{
+    private const decimal Million = 1_000_000m;
+
+    private readonly FrozenDictionary<string, Price> _prices;
+    private readonly FrozenDictionary<string, string> _aliases;
+
+    private DifyPriceTable(FrozenDictionary<string, Price> prices, FrozenDictionary<string, string> aliases)
+    {
+        _prices = prices;
+        _aliases = aliases;
+    }
+
+    /// <summary>Gets the built-in prices alone.</summary>
+    public static DifyPriceTable BuiltIn { get; } = new(
+        BuiltInPrices.Entries.ToFrozenDictionary(e => e.Model, e => new Price(e.Input, e.CachedInput ?? e.Input, e.Output), StringComparer.OrdinalIgnoreCase),
+        FrozenDictionary<string, string>.Empty);
+
+    /// <summary>Gets where the built-in prices come from: the list, its commit and the day they were taken.</summary>
+    public static string BuiltInSource => BuiltInPrices.Source;
+
+    /// <summary>Gets the ids of the models priced in this table (not the aliases, nor the snapshots that resolve to a family).</summary>
+    public IEnumerable<string> Models => _prices.Keys;
+
+    /// <summary>Returns the table of <paramref name="options"/>: the built-in prices with theirs on top.</summary>
+    /// <param name="options">The options.</param>
+    /// <returns>The table.</returns>
+    /// <exception cref="ArgumentException">A price is invalid (<see cref="Validate"/>).</exception>
+    public static DifyPriceTable From(DifyMetadataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Create(options.Prices, options.ModelAliases);
+    }
+
+    /// <summary>Returns the built-in prices with <paramref name="prices"/> on top and <paramref name="modelAliases"/>.</summary>
+    /// <param name="prices">Prices per model id; they replace the built-in price of the same id.</param>
+    /// <param name="modelAliases">Names (for example Azure OpenAI deployment names) mapped to the model id they are priced as.</param>
+    /// <returns>The table.</returns>
+    /// <exception cref="ArgumentException">A price is invalid (<see cref="Validate"/>).</exception>
+    public static DifyPriceTable Create(IEnumerable<KeyValuePair<string, ModelPrice>>? prices, IEnumerable<KeyValuePair<string, string>>? modelAliases = null)
+    {
+        if (Validate(prices, modelAliases) is { } error)
+        {
+            throw new ArgumentException(error, nameof(prices));
+        }
+
+        if ((prices is null || !prices.Any()) && (modelAliases is null || !modelAliases.Any()))
+        {
+            return BuiltIn;
+        }
+
+        var merged = new Dictionary<string, Price>(BuiltIn._prices, StringComparer.OrdinalIgnoreCase);
+        foreach ((string model, ModelPrice price) in prices ?? [])
+        {
+            merged[model] = new Price(price.InputPerMillion!.Value, price.CachedInputPerMillion ?? price.InputPerMillion.Value, price.OutputPerMillion!.Value);
+        }
+
+        return new DifyPriceTable(
+            merged.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            (modelAliases ?? []).ToFrozenDictionary(a => a.Key, a => a.Value, StringComparer.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Returns why <paramref name="prices"/> or <paramref name="modelAliases"/> are invalid, naming the model and the
+    /// field, or <see langword="null"/> when they are valid.</summary>
+    /// <param name="prices">Prices per model id.</param>
+    /// <param name="modelAliases">Names mapped to model ids.</param>
+    /// <returns>The reason, or <see langword="null"/>.</returns>
+    public static string? Validate(IEnumerable<KeyValuePair<string, ModelPrice>>? prices, IEnumerable<KeyValuePair<string, string>>? modelAliases = null)
+    {
+        const string Prices = $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.Prices)}";
+        foreach ((string model, ModelPrice? price) in prices ?? [])
+        {
+            if (string.IsNullOrWhiteSpace(model))
+            {
+                return $"{Prices} has a price without a model id.";
+            }
+
+            if (price is null)
+            {
+                return $"{Prices}[\"{model}\"] is null.";
+            }
+
+            if (Field(model, nameof(ModelPrice.InputPerMillion), price.InputPerMillion, required: true) is { } input)
+            {
+                return input;
+            }
+
+            if (Field(model, nameof(ModelPrice.CachedInputPerMillion), price.CachedInputPerMillion, required: false) is { } cached)
+            {
+                return cached;
+            }
+
+            if (Field(model, nameof(ModelPrice.OutputPerMillion), price.OutputPerMillion, required: true) is { } output)
+            {
+                return output;
+            }
+        }
+
+        foreach ((string name, string? model) in modelAliases ?? [])
+        {
+            if (string.IsNullOrWhiteSpace(name) || string.IsNullOrWhiteSpace(model))
+            {
+                return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ModelAliases)}[\"{name}\"] must map a name to a model id; it maps \"{name}\" to \"{model}\".";
+            }
+        }
+
+        return null;
+
+        static string? Field(string model, string field, decimal? value, bool required) =>
+            value is null ? (required ? $"{Prices}[\"{model}\"].{field} is missing (US dollars per million tokens)." : null)
+            : value < 0 ? $"{Prices}[\"{model}\"].{field} must be 0 or more; it is {value}."
+            : null;
+    }
+
+    /// <summary>Returns the price of <paramref name="model"/>, resolved through its alias and its family.</summary>
+    /// <param name="model">The model id, as requested or as reported.</param>
+    /// <param name="price">A copy of the price, cached input filled in.</param>
+    /// <returns><see langword="true"/> when the model is priced.</returns>
+    public bool TryGetPrice(string? model, [NotNullWhen(true)] out ModelPrice? price)
+    {
+        if (Find(model) is { } found)
+        {
+            price = new ModelPrice { InputPerMillion = found.Input, CachedInputPerMillion = found.CachedInput, OutputPerMillion = found.Output };
+            return true;
+        }
+
+        price = null;
+        return false;
+    }
+
+    /// <summary>Returns the cost in US dollars of a response of <paramref name="model"/>, or <see langword="null"/> when the model is not priced.</summary>
+    /// <param name="model">The model id.</param>
+    /// <param name="inputTokens">All input tokens, cached ones included.</param>
+    /// <param name="cachedInputTokens">The input tokens read from the prompt cache (at most <paramref name="inputTokens"/>).</param>
+    /// <param name="outputTokens">The output tokens, reasoning tokens included.</param>
+    /// <returns>The exact cost (no rounding), or <see langword="null"/>.</returns>
+    public decimal? GetCost(string? model, long inputTokens, long cachedInputTokens, long outputTokens) =>
+        Find(model) is { } price ? price.Cost(inputTokens, cachedInputTokens, outputTokens) : null;
+
+    /// <summary>Returns the cost in US dollars of a response of <paramref name="model"/> with <paramref name="usage"/>, or
+    /// <see langword="null"/> when the model is not priced.</summary>
+    /// <param name="model">The model id.</param>
+    /// <param name="usage">The usage: <see cref="UsageDetails.InputTokenCount"/> (cached included),
+    /// <see cref="UsageDetails.CachedInputTokenCount"/> and <see cref="UsageDetails.OutputTokenCount"/> (reasoning included).</param>
+    /// <returns>The exact cost (no rounding), or <see langword="null"/>.</returns>
+    public decimal? GetCost(string? model, UsageDetails usage)
+    {
+        ArgumentNullException.ThrowIfNull(usage);
+        return GetCost(model, usage.InputTokenCount ?? 0, usage.CachedInputTokenCount ?? 0, usage.OutputTokenCount ?? 0);
+    }
+
+    private Price? Find(string? model)
+    {
+        if (string.IsNullOrEmpty(model))
+        {
+            return null;
+        }
+
+        if (_aliases.TryGetValue(model, out string? aliased))
+        {
+            model = aliased;
+        }
+
+        if (_prices.TryGetValue(model, out Price price))
+        {
+            return price;
+        }
+
+        return Family(model) is { } family && _prices.TryGetValue(family, out price) ? price : null;
+    }
+
+    /// <summary>The family of a dated snapshot: the id without <c>-YYYY-MM-DD</c> or <c>-MMDD</c>, else <see langword="null"/>.</summary>
+    internal static string? Family(string model)
+    {
+        static bool Digits(ReadOnlySpan<char> s)
+        {
+            foreach (char c in s)
+            {
+                if (!char.IsAsciiDigit(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        ReadOnlySpan<char> id = model;
+        if (id.Length > 11 && id[^11] == '-' && id[^6] == '-' && id[^3] == '-' && Digits(id[^10..^6]) && Digits(id[^5..^3]) && Digits(id[^2..]))
+        {
+            return model[..^11];
+        }
+
+        return id.Length > 5 && id[^5] == '-' && Digits(id[^4..]) ? model[..^5] : null;
+    }
+
+    private readonly record struct Price(decimal Input, decimal CachedInput, decimal Output)
+    {
+        public decimal Cost(long inputTokens, long cachedInputTokens, long outputTokens)
+        {
+            long cached = Math.Clamp(cachedInputTokens, 0, Math.Max(inputTokens, 0));
+            long uncached = Math.Max(inputTokens, 0) - cached;
+            return ((uncached * Input) + (cached * CachedInput) + (Math.Max(outputTokens, 0) * Output)) / Million;
+        }
+    }
+}

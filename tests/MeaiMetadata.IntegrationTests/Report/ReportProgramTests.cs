@@ -1,0 +1,115 @@
+using MeaiMetadata.FakeOpenAI;
+using MeaiMetadata.Report;
+
+namespace MeaiMetadata.IntegrationTests.Report;
+
+/// <summary>The report sample, run in-process against the strict fake.</summary>
+public sealed class ReportProgramTests
+{
+    private static async Task<(int Exit, string Output, string Error)> RunAsync(string? key, params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exit = await ReportProgram.RunAsync(args, output, error, name => name == "OPENAI_API_KEY" ? key : null);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    private static async Task<FakeOpenAIServer> SeededAsync(string? apiKey = null)
+    {
+        FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { ApiKey = apiKey });
+        long created = new DateTimeOffset(2026, 11, 2, 12, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds();
+        for (int i = 0; i < 150; i++)
+        {
+            server.AddStoredCompletion(new StoredCompletion
+            {
+                Id = $"chatcmpl-{i}", Created = created + i, Model = "gpt-4o-mini",
+                Metadata = new Dictionary<string, string> { ["dify_app_id"] = i % 2 == 0 ? "support-bot" : "sales-assistant" },
+                PromptTokens = 1_000, CompletionTokens = 100,
+            });
+        }
+
+        return server;
+    }
+
+    [Theory]
+    [InlineData(new string[0], "--since is required")]
+    [InlineData(new[] { "--since", "2026-13-01" }, "--since '2026-13-01' is not a date")]
+    [InlineData(new[] { "--since" }, "--since needs a value")]
+    [InlineData(new[] { "--since", "2026-11-01", "--until", "2026-10-01" }, "--until is before --since")]
+    [InlineData(new[] { "--since", "2026-11-01", "--format", "xml" }, "--format 'xml' is not one of table, csv, json")]
+    [InlineData(new[] { "--since", "2026-11-01", "--base-url", "not a url" }, "--base-url 'not a url' is not an absolute http(s) URL")]
+    [InlineData(new[] { "--since", "2026-11-01", "--verbose" }, "unknown option '--verbose'")]
+    public async Task BadArguments_Exit2_NamingWhatWasWrong(string[] args, string message)
+    {
+        (int exit, string output, string error) = await RunAsync("key", args);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingKey_Exit2_NamingOPENAI_API_KEY()
+    {
+        (int exit, _, string error) = await RunAsync(null, "--since", "2026-11-01");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("OPENAI_API_KEY", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Http401_Exit2()
+    {
+        await using FakeOpenAIServer server = await SeededAsync(apiKey: "right");
+
+        (int exit, _, string error) = await RunAsync("wrong", "--since", "2026-11-01", "--base-url", server.BaseAddress.ToString());
+
+        Assert.Equal(2, exit);
+        Assert.Contains("HTTP 401", error, StringComparison.Ordinal);
+        Assert.Contains("OPENAI_API_KEY", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Csv_ExactTotals_ProgressOnStderr()
+    {
+        await using FakeOpenAIServer server = await SeededAsync(apiKey: "right");
+
+        (int exit, string output, string error) = await RunAsync("right", "--since", "2026-11-01", "--until", "2026-11-02", "--format", "csv", "--base-url", server.BaseAddress.ToString());
+
+        Assert.Equal(0, exit);
+        // 75 each: 75 x (1,000 x 0.15 + 100 x 0.6) / 1e6 = 75 x 0.00021 = 0.01575.
+        Assert.Equal(
+            ["app,model,requests,input_tokens,cached_input_tokens,output_tokens,cost_usd",
+             "sales-assistant,gpt-4o-mini,75,75000,0,7500,0.01575",
+             "support-bot,gpt-4o-mini,75,75000,0,7500,0.01575"],
+            output.TrimEnd().Split('\n').Select(l => l.TrimEnd('\r')));
+        Assert.Contains("paging stored completions, newest first: 100 read", error, StringComparison.Ordinal);
+        Assert.Contains("150 read", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Table_OneApp_WithABar()
+    {
+        await using FakeOpenAIServer server = await SeededAsync();
+
+        (int exit, string output, _) = await RunAsync("key", "--since", "2026-11-01", "--app", "support-bot", "--base-url", server.BaseAddress.ToString());
+
+        Assert.Equal(0, exit);
+        Assert.Contains("support-bot", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("sales-assistant", output, StringComparison.Ordinal);
+        Assert.Contains("0.015750", output, StringComparison.Ordinal);
+        Assert.Contains("spend per app (USD)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Json_ParsesBack()
+    {
+        await using FakeOpenAIServer server = await SeededAsync();
+
+        (int exit, string output, _) = await RunAsync("key", "--since", "2026-11-01", "--format", "json", "--base-url", server.BaseAddress.ToString());
+
+        Assert.Equal(0, exit);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(150, json.RootElement.EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64()));
+    }
+}
