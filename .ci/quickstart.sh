@@ -3,7 +3,9 @@
 # package that .ci/run packed (artifacts/package), with warnings as errors. The apps live in a temporary folder outside
 # the repository (no Directory.Build.props or central package versions reach them, as for a new user) with a NuGet.config
 # of that package folder plus the normal source, and a package folder of their own, so a stale copy of the package in
-# the machine's NuGet cache cannot stand in for the one just packed. Package versions: those of Directory.Packages.props.
+# the machine's NuGet cache cannot stand in for the one just packed. Packages as the Quick start says to add them: the
+# package just packed (its dependencies at the lowest versions its ranges allow, as NuGet resolves them), and
+# Microsoft.Extensions.Hosting where the block uses it, at whatever version `dotnet add package` would take (floating *).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,9 +13,6 @@ package_dir=$(pwd)/artifacts/package
 nupkg=$(ls "$package_dir"/MeaiMetadata.*.nupkg 2>/dev/null | grep -v '\.snupkg$' | head -n 1)
 [ -n "$nupkg" ] || { echo "quickstart: no package in artifacts/package (run the pack step first)" >&2; exit 1; }
 version=$(basename "$nupkg" .nupkg); version=${version#MeaiMetadata.}
-central() { grep -oE "<$1( [^>]*)?>[^<]*</$1>|Include=\"$1\" Version=\"[^\"]*\"" Directory.Packages.props | head -n 1 | sed -E 's/.*Version="([^"]*)".*/\1/; s/<[^>]*>([^<]*)<.*/\1/'; }
-meai_openai=$(central MeaiOpenAIVersion)
-hosting=$(central Microsoft.Extensions.Hosting)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -52,8 +51,7 @@ for ((i = 1; i <= n; i++)); do
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="MeaiMetadata" Version="$version" />
-    <PackageReference Include="Microsoft.Extensions.AI.OpenAI" Version="$meai_openai" />
-    <PackageReference Include="Microsoft.Extensions.Hosting" Version="$hosting" />
+$(grep -q 'Microsoft.Extensions.Hosting' "$app/Program.cs" && echo '    <PackageReference Include="Microsoft.Extensions.Hosting" Version="*" />')
   </ItemGroup>
 </Project>
 XML

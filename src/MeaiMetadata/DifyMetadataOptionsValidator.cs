@@ -17,6 +17,10 @@ namespace MeaiMetadata;
 internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory = null) : IValidateOptions<DifyMetadataOptions>
 {
     private readonly ConcurrentDictionary<string, DifyMetadataOptions> _lastValid = new(StringComparer.Ordinal);
+
+    // The refusal logged last per name, until valid options come: one configuration reload raises a change per provider
+    // (each validated again, some still half reloaded), and the refusal is logged once, not once per change.
+    private readonly ConcurrentDictionary<string, string> _lastRefusal = new(StringComparer.Ordinal);
     private readonly ILogger _logger = loggerFactory?.CreateLogger<DifyMetadataChatClient>() ?? (ILogger)NullLogger.Instance;
 
     public ValidateOptionsResult Validate(string? name, DifyMetadataOptions options)
@@ -25,6 +29,7 @@ internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory
         if (DifyMetadataSettings.Validate(options) is not { } error)
         {
             _lastValid[name] = options;
+            _ = _lastRefusal.TryRemove(name, out _);
             return ValidateOptionsResult.Success;
         }
 
@@ -34,7 +39,12 @@ internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory
         }
 
         options.RefusedFor = previous;
-        Log.OptionsChangeRejected(_logger, error);
+        if (!_lastRefusal.TryGetValue(name, out string? logged) || !string.Equals(logged, error, StringComparison.Ordinal))
+        {
+            _lastRefusal[name] = error;
+            Log.OptionsChangeRejected(_logger, error);
+        }
+
         return ValidateOptionsResult.Success;
     }
 }

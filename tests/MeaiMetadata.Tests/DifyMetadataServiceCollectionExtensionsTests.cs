@@ -150,6 +150,46 @@ public class DifyMetadataServiceCollectionExtensionsTests
         Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
     }
 
+    [Fact]
+    public async Task ReloadOfSeveralFileProviders_OneErrorForTheRefusal_NoneForTheValidReloadAfterIt()
+    {
+        // One Reload() raises a change per file provider, each validated again while the others may still be stale.
+        string folder = Directory.CreateTempSubdirectory("meaimetadata-reload-").FullName;
+        try
+        {
+            string first = Path.Combine(folder, "a.json"), second = Path.Combine(folder, "b.json");
+            await File.WriteAllTextAsync(first, "{\"DifyMetadata\":{\"Source\":\"one\"}}");
+            await File.WriteAllTextAsync(second, "{}");
+            IConfigurationRoot configuration = new ConfigurationBuilder().AddJsonFile(first, false, false).AddJsonFile(second, false, false).Build();
+            var collector = new FakeLogCollector();
+            var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+            var services = new ServiceCollection()
+                .AddLogging(b => b.AddProvider(new FakeLoggerProvider(collector)).SetMinimumLevel(LogLevel.Debug))
+                .AddDifyMetadata(configuration.GetSection("DifyMetadata"));
+            services.AddChatClient(inner).UseDifyMetadata();
+            using ServiceProvider provider = services.BuildServiceProvider();
+            IChatClient client = provider.GetRequiredService<IChatClient>();
+
+            await File.WriteAllTextAsync(second, "{\"DifyMetadata\":{\"Source\":\"three\",\"MaxMetricAppIds\":-5}}");
+            configuration.Reload();
+            Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+
+            await File.WriteAllTextAsync(second, "{\"DifyMetadata\":{\"Source\":\"four\"}}");
+            configuration.Reload();
+            Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+            using (DifySession.Begin("app"))
+            {
+                await client.GetResponseAsync("hi");
+            }
+
+            Assert.Equal("four", inner.LastChat.Metadata["dify_source"]);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("StorePolicy", "Nope")]
     [InlineData("MaxMetricAppIds", "-5")]
