@@ -7,7 +7,8 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
 
     public const string Usage = """
         MeaiMetadata demo: real OpenAI-SDK requests through an IChatClient pipeline with .UseDifyMetadata(),
-        and a table of exactly what reached the endpoint (metadata, store) for each request.
+        a table of exactly what reached the endpoint (metadata, store) for each request, and the spend per app
+        two ways: from the meter (dify.app.cost) and from the endpoint's Stored Completions (DifySpendReport).
 
         Usage: dotnet run --project samples/MeaiMetadata.Demo [-- options]
                (the options go after "--", e.g. dotnet run --project samples/MeaiMetadata.Demo -- --verbose)
@@ -25,6 +26,7 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
           -h, --help       Show this help.
 
         Without --live, an OpenAI-compatible endpoint is started on 127.0.0.1 (random port); no API key is needed.
+        Exit codes: 0 done; 1 a request failed or the two spend figures disagree; 2 bad arguments or no API key.
         """;
 
     /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>

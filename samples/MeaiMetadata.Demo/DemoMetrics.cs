@@ -8,6 +8,7 @@ public sealed class DemoMetrics : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(string Name, string Key), long> _totals = new();
+    private readonly ConcurrentDictionary<string, double> _costs = new();
 
     /// <param name="meterFactory">The meter factory of the demo's services: only its meters are read.</param>
     public DemoMetrics(IMeterFactory meterFactory)
@@ -35,11 +36,29 @@ public sealed class DemoMetrics : IDisposable
             string key = instrument.Name == DifyMetadataTelemetry.RequestsCounter ? $"{outcome}" : $"{app}|{type}";
             _totals.AddOrUpdate((instrument.Name, key), value, (_, total) => total + value);
         });
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name != DifyMetadataTelemetry.CostCounter)
+            {
+                return;
+            }
+
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == DifyMetadataTelemetry.AppIdTag && tag.Value is string app)
+                {
+                    _costs.AddOrUpdate(app, value, (_, total) => total + value);
+                }
+            }
+        });
         _listener.Start();
     }
 
     /// <summary>Gets the tokens of one app and type (<c>input</c> or <c>output</c>) from <c>dify.app.token.usage</c>.</summary>
     public long Tokens(string app, string type) => _totals.GetValueOrDefault((DifyMetadataTelemetry.TokenUsageCounter, $"{app}|{type}"));
+
+    /// <summary>Gets the US dollars of one app from <c>dify.app.cost</c> so far.</summary>
+    public double Cost(string app) => _costs.GetValueOrDefault(app);
 
     /// <summary>Gets the request counts by outcome from <c>dify.metadata.requests</c>.</summary>
     public IReadOnlyDictionary<string, long> Outcomes() =>

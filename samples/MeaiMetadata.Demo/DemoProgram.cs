@@ -1,8 +1,10 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using MeaiMetadata.FakeOpenAI;
+using MeaiMetadata.Spend;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
+using Spectre.Console;
 
 namespace MeaiMetadata.Demo;
 
@@ -10,6 +12,8 @@ namespace MeaiMetadata.Demo;
 public static class DemoProgram
 {
     public const int ExitOk = 0;
+
+    /// <summary>A request failed, or the meter's and the report's spend disagree.</summary>
     public const int ExitFailedRequests = 1;
     public const int ExitUsage = 2;
 
@@ -55,7 +59,7 @@ public static class DemoProgram
             }
             else
             {
-                endpoint = await FakeOpenAIServer.StartAsync(cancellationToken: cancellationToken);
+                endpoint = await FakeOpenAIServer.StartAsync(DemoEndpoint.Options(), cancellationToken);
                 openAI = new OpenAIClient(
                     new ApiKeyCredential("no-key-needed"),
                     arguments.Headers
@@ -69,8 +73,10 @@ public static class DemoProgram
             await output.WriteLineAsync();
 
             await using ServiceProvider services = DemoPipeline.Build(openAI, arguments.Model, arguments.Verbose, gatewayHeaders: arguments.Headers);
+            DateTimeOffset started = DateTimeOffset.UtcNow.AddMinutes(-1); // the report's range: this run (created is in whole seconds)
             DemoReport report = await DemoRunner.RunAsync(services, wire, cancellationToken);
-            DemoTable.Write(output, report);
+            IAnsiConsole console = DemoOutput.ConsoleFor(output);
+            DemoOutput.Write(console, report);
             if (arguments.Headers && endpoint is not null)
             {
                 await WriteGatewayHeadersAsync(output, endpoint);
@@ -85,7 +91,13 @@ public static class DemoProgram
                 return ExitFailedRequests;
             }
 
-            return ExitOk;
+            // The same price table on both sides: the pipeline's options carry no prices of their own.
+            DifyPriceTable prices = DifyPriceTable.BuiltIn;
+            DifySpendReport? stored = endpoint is null ? null : await DifySpendReport.FromStoredCompletionsAsync(
+                openAI.GetChatClient(arguments.Model), new DifySpendReportOptions { Since = started, Prices = prices }, cancellationToken: cancellationToken);
+            IReadOnlyList<DemoSpendRow> spend = DemoSpend.Compare(report.Apps, stored?.Rows);
+            DemoOutput.WriteSpend(console, spend, arguments.Model, prices);
+            return spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
         }
         finally
         {

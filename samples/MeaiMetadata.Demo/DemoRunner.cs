@@ -16,6 +16,7 @@ public static class DemoRunner
         using var metrics = new DemoMetrics(services.GetRequiredService<IMeterFactory>());
         ILogger? logger = services.GetService<ILoggerFactory>()?.CreateLogger("MeaiMetadata.Demo");
         var rows = new List<DemoRow>();
+        var storedChatCost = new Dictionary<string, double>();
         int failed = 0;
         bool unreachable = false;
 
@@ -24,6 +25,7 @@ public static class DemoRunner
             DemoStep step = DemoScenario.Steps[i];
             IChatClient client = services.GetRequiredKeyedService<IChatClient>(DemoPipeline.KeyOf(step.Api));
             int before = wire.Snapshot().Count;
+            double costBefore = step.App is null ? 0 : metrics.Cost(step.App);
 
             string outcome;
             // Every log line of this step's requests (5a and 5b too) carries the scope "row N" of its table row.
@@ -56,13 +58,21 @@ public static class DemoRunner
             {
                 rows.Add(new DemoRow($"{i + 1}", step, new WireRecord("-", step.Streaming, null, null, 0, "nothing sent"), outcome));
             }
+
+            // The meter has no tag for the API or the store flag: the steps run one at a time, so the cost this step added
+            // belongs to its requests; it is the report's to see when the endpoint stored all of them.
+            if (step.App is not null && sent.Count > 0 && sent.All(w => w.Api == "chat.completions" && w.Store == true && w.StatusCode == 200))
+            {
+                storedChatCost[step.App] = storedChatCost.GetValueOrDefault(step.App) + (metrics.Cost(step.App) - costBefore);
+            }
         }
 
-        // Requests and tagged requests as the endpoint saw them; tokens as the library's own meter reported them
+        // Requests and tagged requests as the endpoint saw them; tokens and cost as the library's own meter reported them
         // (requests outside any session belong to no app, so the meter attributes no tokens to them).
         var apps = rows
             .GroupBy(r => r.Step.App ?? NoSession)
-            .Select(g => new DemoAppSummary(g.Key, g.Count(), g.Count(r => r.Wire.Tagged), metrics.Tokens(g.Key, "input"), metrics.Tokens(g.Key, "output")))
+            .Select(g => new DemoAppSummary(g.Key, g.Count(), g.Count(r => r.Wire.Tagged), metrics.Tokens(g.Key, "input"), metrics.Tokens(g.Key, "output"),
+                metrics.Cost(g.Key), storedChatCost.GetValueOrDefault(g.Key)))
             .ToList();
         return new DemoReport(rows, apps, failed, metrics.Outcomes());
     }

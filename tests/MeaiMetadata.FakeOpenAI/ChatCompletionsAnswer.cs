@@ -127,20 +127,20 @@ internal static class ChatCompletionsAnswer
     private static void WriteUsage(Utf8JsonWriter writer, AnswerContext context)
     {
         writer.WriteStartObject("usage");
-        writer.WriteNumber("prompt_tokens", context.Options.InputTokens);
-        writer.WriteNumber("completion_tokens", context.Options.OutputTokens);
+        writer.WriteNumber("prompt_tokens", context.Usage.InputTokens);
+        writer.WriteNumber("completion_tokens", context.Usage.OutputTokens);
         writer.WriteNumber("total_tokens", context.TotalTokens);
-        if (context.Options.CachedInputTokens > 0)
+        if (context.Usage.CachedInputTokens > 0)
         {
             writer.WriteStartObject("prompt_tokens_details");
-            writer.WriteNumber("cached_tokens", context.Options.CachedInputTokens);
+            writer.WriteNumber("cached_tokens", context.Usage.CachedInputTokens);
             writer.WriteEndObject();
         }
 
-        if (context.Options.ReasoningTokens > 0)
+        if (context.Usage.ReasoningTokens > 0)
         {
             writer.WriteStartObject("completion_tokens_details");
-            writer.WriteNumber("reasoning_tokens", context.Options.ReasoningTokens);
+            writer.WriteNumber("reasoning_tokens", context.Usage.ReasoningTokens);
             writer.WriteEndObject();
         }
 

@@ -206,7 +206,9 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             return;
         }
 
-        var answer = new AnswerContext { Request = parsed, Options = _options, Sequence = Interlocked.Increment(ref _sequence) };
+        FakeUsage usage = _options.UsageOf?.Invoke(recorded) ??
+            new FakeUsage(_options.InputTokens, _options.OutputTokens, _options.CachedInputTokens, _options.ReasoningTokens);
+        var answer = new AnswerContext { Request = parsed, Options = _options, Sequence = Interlocked.Increment(ref _sequence), Usage = usage };
         if (api == OpenAIApi.ChatCompletions && parsed.Store == true)
         {
             AddStoredCompletion(new StoredCompletion
@@ -215,10 +217,10 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
                 Created = answer.Created,
                 Model = answer.Model,
                 Metadata = parsed.Metadata ?? new Dictionary<string, string>(),
-                PromptTokens = _options.InputTokens,
-                CachedTokens = _options.CachedInputTokens,
-                CompletionTokens = _options.OutputTokens,
-                ReasoningTokens = _options.ReasoningTokens,
+                PromptTokens = usage.InputTokens,
+                CachedTokens = usage.CachedInputTokens,
+                CompletionTokens = usage.OutputTokens,
+                ReasoningTokens = usage.ReasoningTokens,
                 Content = _options.ReplyText,
             });
         }

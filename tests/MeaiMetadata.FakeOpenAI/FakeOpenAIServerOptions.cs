@@ -26,4 +26,16 @@ public sealed class FakeOpenAIServerOptions
 
     /// <summary>Of the output tokens, how many usage reports as reasoning (written only when above 0).</summary>
     public int ReasoningTokens { get; set; }
+
+    /// <summary>When set, the usage of each answer, chosen from the request it answers (its body, API, metadata...);
+    /// the stored completion keeps the same figures. When null, every answer reports <see cref="InputTokens"/>,
+    /// <see cref="CachedInputTokens"/>, <see cref="OutputTokens"/> and <see cref="ReasoningTokens"/>.</summary>
+    public Func<RecordedRequest, FakeUsage>? UsageOf { get; set; }
 }
+
+/// <summary>The usage one answer reports.</summary>
+/// <param name="InputTokens">Input (prompt) tokens, cached ones included.</param>
+/// <param name="OutputTokens">Output (completion) tokens, reasoning included.</param>
+/// <param name="CachedInputTokens">Of the input tokens, those read from the prompt cache.</param>
+/// <param name="ReasoningTokens">Of the output tokens, those spent on reasoning.</param>
+public sealed record FakeUsage(int InputTokens, int OutputTokens, int CachedInputTokens = 0, int ReasoningTokens = 0);

@@ -151,13 +151,13 @@ internal static class ResponsesAnswer
         if (completed)
         {
             writer.WriteStartObject("usage");
-            writer.WriteNumber("input_tokens", context.Options.InputTokens);
+            writer.WriteNumber("input_tokens", context.Usage.InputTokens);
             writer.WriteStartObject("input_tokens_details");
-            writer.WriteNumber("cached_tokens", context.Options.CachedInputTokens);
+            writer.WriteNumber("cached_tokens", context.Usage.CachedInputTokens);
             writer.WriteEndObject();
-            writer.WriteNumber("output_tokens", context.Options.OutputTokens);
+            writer.WriteNumber("output_tokens", context.Usage.OutputTokens);
             writer.WriteStartObject("output_tokens_details");
-            writer.WriteNumber("reasoning_tokens", context.Options.ReasoningTokens);
+            writer.WriteNumber("reasoning_tokens", context.Usage.ReasoningTokens);
             writer.WriteEndObject();
             writer.WriteNumber("total_tokens", context.TotalTokens);
             writer.WriteEndObject();

@@ -46,5 +46,9 @@ internal static class BuiltInPrices
         ("gpt-3.5-turbo", 0.5m, null, 1.5m),
         ("gpt-3.5-turbo-1106", 1m, null, 2m),
         ("gpt-3.5-turbo-16k", 3m, null, 4m),
+        ("o4-mini", 1.1m, 0.275m, 4.4m),
+        ("o3", 2m, 0.5m, 8m),
+        ("o3-mini", 1.1m, 0.55m, 4.4m),
+        ("o1", 15m, 7.5m, 60m),
     ];
 }

@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using OpenAI.Chat;
 
@@ -10,8 +11,10 @@ namespace MeaiMetadata.Spend;
 /// OpenAI's list endpoint (<c>GET /v1/chat/completions</c>) filters by metadata and model but not by date, so the report
 /// pages newest first (<c>order=desc</c>, up to 100 per page) and stops at the first completion older than
 /// <see cref="DifySpendReportOptions.Since"/>. The Responses API has no list endpoint: its per-app figures come from the
-/// <c>dify.app.cost</c> counter alone. Uses the OpenAI SDK's experimental <c>ChatClient.GetChatCompletionsAsync</c> (OPENAI001).
+/// <c>dify.app.cost</c> counter alone. Uses the OpenAI SDK's experimental <c>ChatClient.GetChatCompletionsAsync</c> (OPENAI001),
+/// so this API is experimental too (<c>MEAI_METADATA001</c>, with <see cref="DifySpendReportOptions"/> and <see cref="DifySpendRow"/>).
 /// </remarks>
+[Experimental("MEAI_METADATA001")]
 public sealed class DifySpendReport
 {
     private DifySpendReport(IReadOnlyList<DifySpendRow> rows, int read)

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace MeaiMetadata.Spend;
 
 /// <summary>The spend of one app on one model, summed over stored completions.</summary>
@@ -8,4 +10,5 @@ namespace MeaiMetadata.Spend;
 /// <param name="CachedInputTokens">Their input tokens read from the prompt cache.</param>
 /// <param name="OutputTokens">Their output tokens, reasoning tokens included.</param>
 /// <param name="Cost">Their cost in US dollars, exact (no rounding), or <see langword="null"/> when the model has no price.</param>
+[Experimental("MEAI_METADATA001")]
 public sealed record DifySpendRow(string? AppId, string Model, long Requests, long InputTokens, long CachedInputTokens, long OutputTokens, decimal? Cost);

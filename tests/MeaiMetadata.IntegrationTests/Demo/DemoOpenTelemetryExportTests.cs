@@ -18,7 +18,7 @@ namespace MeaiMetadata.IntegrationTests.Demo;
 public sealed class DemoOpenTelemetryExportTests
 {
     [Fact]
-    public async Task DemoScenario_ExportsExactPerAppRequestsAndTokens()
+    public async Task DemoScenario_ExportsExactPerAppRequestsTokensAndCost()
     {
         // The README's Operations set-up: the OpenTelemetry SDK subscribed to the MeaiMetadata meter.
         var exported = new List<Metric>();
@@ -46,6 +46,28 @@ public sealed class DemoOpenTelemetryExportTests
         Assert.Equal(1, requests[("sales-assistant", "store_disabled")]);
         Assert.Equal(1, requests[(null, "no_session")]);
         Assert.Equal(4, requests.Count); // nothing else: no other outcome, no "other" app, no OpenTelemetry overflow series
+
+        // dify.app.cost: every request 5 input and 3 output tokens of gpt-4o-mini, 5 x 0.15 + 3 x 0.6 = 2.55 per million;
+        // 5 requests of each app (store=false included), none for the request outside any session.
+        var cost = new Dictionary<string, double>();
+        foreach (Metric metric in exported.Where(m => m.Name == DifyMetadataTelemetry.CostCounter))
+        {
+            Assert.Equal("USD", metric.Unit);
+            foreach (ref readonly MetricPoint point in metric.GetMetricPoints())
+            {
+                foreach (KeyValuePair<string, object?> t in point.Tags)
+                {
+                    if (t.Key == DifyMetadataTelemetry.AppIdTag)
+                    {
+                        cost[(string)t.Value!] = cost.GetValueOrDefault((string)t.Value!) + point.GetSumDouble();
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(["sales-assistant", "support-bot"], cost.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(5 * 2.55e-6, cost["support-bot"], 1e-12);
+        Assert.Equal(5 * 2.55e-6, cost["sales-assistant"], 1e-12);
     }
 
     [Theory]

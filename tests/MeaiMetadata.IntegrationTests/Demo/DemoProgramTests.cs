@@ -20,9 +20,33 @@ public sealed class DemoProgramTests
         return (exit, output.ToString(), error.ToString());
     }
 
-    private static string[][] RowsOf(string output) =>
-        [.. output.Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0 && char.IsDigit(l[0]))
-            .Select(l => System.Text.RegularExpressions.Regex.Split(l, @"\s{2,}"))];
+    /// <summary>The tables of the output in order, each a list of rows (the header first) of trimmed cells: Spectre draws
+    /// a row as "│ cell │ cell │" between border lines.</summary>
+    private static List<List<string[]>> TablesOf(string output)
+    {
+        var tables = new List<List<string[]>>();
+        List<string[]>? current = null;
+        foreach (string line in output.Split('\n').Select(l => l.TrimEnd()))
+        {
+            if (line.StartsWith('┌'))
+            {
+                tables.Add(current = []);
+            }
+            else if (line.StartsWith('└'))
+            {
+                current = null;
+            }
+            else if (current is not null && line.StartsWith('│'))
+            {
+                current.Add([.. line.Split('│')[1..^1].Select(c => c.Trim())]);
+            }
+        }
+
+        return tables;
+    }
+
+    /// <summary>The request table's rows (those whose first cell is a row number).</summary>
+    private static string[][] RowsOf(string output) => [.. TablesOf(output)[0].Where(r => r[0].Length > 0 && char.IsDigit(r[0][0]))];
 
     [Fact]
     public async Task HeadersFlag_ShowsTheGatewayHeadersThatReachedTheEndpoint()
@@ -31,7 +55,8 @@ public sealed class DemoProgramTests
 
         Assert.Equal(0, exit);
         Assert.Equal("", error);
-        string shown = output[output.IndexOf("Gateway headers that reached the endpoint", StringComparison.Ordinal)..];
+        int start = output.IndexOf("Gateway headers that reached the endpoint", StringComparison.Ordinal);
+        string shown = output[start..output.IndexOf("Spend per app", start, StringComparison.Ordinal)]; // the spend comes last
         string[] requests = shown.Split("\nrequest ", StringSplitOptions.RemoveEmptyEntries)[1..];
         Assert.Equal(11, requests.Length);
         Assert.Contains("x-litellm-tags: dify_app_id:support-bot,dify_source:dify", requests[0], StringComparison.Ordinal);
@@ -85,10 +110,39 @@ public sealed class DemoProgramTests
         Assert.DoesNotContain("spoofed", output, StringComparison.Ordinal);
         Assert.Equal(["(no session)", "chat.completions", "no", "(none)", "(unset)"], Row("9")[2..7]);
 
-        Assert.Contains("support-bot      5         5       25         15", output, StringComparison.Ordinal);
-        Assert.Contains("sales-assistant  5         4       25         15", output, StringComparison.Ordinal);
-        Assert.Contains("(no session)     1         0       0          0", output, StringComparison.Ordinal);
+        // The endpoint's usage (DemoEndpoint): a 1,200-token prompt on Chat Completions, 1,500 on Responses, 40 output tokens;
+        // the second request of a tool round trip 60 more input tokens (1,152 / 1,408 of them cached) and 20 output.
+        // support-bot: 1, 2, 5a, 8 chat + 5b chat follow-up = 4 x 1,200 + 1,260 = 6,060 in, 4 x 40 + 20 = 180 out.
+        // sales-assistant: 3, 4, 6a responses + 6b responses follow-up + 7 chat = 3 x 1,500 + 1,560 + 1,200 = 7,260 in, 180 out.
+        List<List<string[]>> tables = TablesOf(output);
+        Assert.Equal(3, tables.Count);
+        Assert.Equal(
+            [["app", "requests", "tagged", "tokens in", "tokens out"], ["support-bot", "5", "5", "6060", "180"], ["sales-assistant", "5", "4", "7260", "180"], ["(no session)", "1", "0", "0", "0"]],
+            tables[1]);
         Assert.Contains("dify.metadata.requests by outcome: attached=9, no_session=1, store_disabled=1", output, StringComparison.Ordinal);
+
+        // Spend, gpt-4o-mini at 0.15 input / 0.075 cached / 0.60 output per million tokens:
+        //   chat first request 1,200 x 0.15 + 40 x 0.6 = 204 per million; chat follow-up 108 x 0.15 + 1,152 x 0.075 + 20 x 0.6 = 114.6;
+        //   responses first 1,500 x 0.15 + 24 = 249; responses follow-up 152 x 0.15 + 1,408 x 0.075 + 12 = 140.4.
+        //   support-bot: 4 x 204 + 114.6 = 930.6, all of it stored Chat Completions (5 stored, all listed by the report).
+        //   sales-assistant: 3 x 249 + 140.4 + 204 (row 7, store=false) = 1,091.4, none of it stored: the report lists nothing.
+        Assert.Equal(
+            [["app", "meter: all requests", "meter: stored Chat Completions", "report: stored completions", "agree"],
+             ["support-bot", "0.00093060", "0.00093060", "0.00093060 (5 listed)", "yes"],
+             ["sales-assistant", "0.00109140", "0.00000000", "0.00000000 (0 listed)", "yes"],
+             ["(no session)", "0.00000000", "0.00000000", "0.00000000 (0 listed)", "yes"]],
+            tables[2]);
+        Assert.Contains("they agree for every app", output, StringComparison.Ordinal);
+
+        // It ends with a bar per app, the larger spend the longer bar.
+        string[] last = [.. output.TrimEnd().Split('\n').TakeLast(3).Select(l => l.Trim())];
+        Assert.Matches(@"^support-bot\s+█+ 0\.00093060$", last[0]);
+        Assert.Matches(@"^sales-assistant\s+█+ 0\.00109140$", last[1]);
+        Assert.Equal("(no session)  0.00000000", last[2]);
+        Assert.InRange(Bars(last[0]), 1, Bars(last[1]) - 1);
+        Assert.DoesNotContain("\u001b", output, StringComparison.Ordinal); // no ANSI codes when redirected
+
+        static int Bars(string line) => line.Count(c => c == '█');
     }
 
     [Fact]
@@ -129,7 +183,7 @@ public sealed class DemoProgramTests
 
         DemoReport report = await DemoRunner.RunAsync(services, new EndpointWireLog(server));
         using var output = new StringWriter();
-        DemoTable.Write(output, report);
+        DemoOutput.Write(output, report);
 
         Assert.Equal(DemoScenario.Steps.Count, report.FailedSteps);
         Assert.All(report.Rows, r => Assert.StartsWith("failed: HTTP 401", r.Outcome, StringComparison.Ordinal));

@@ -100,4 +100,25 @@ public sealed class FakeOpenAIServerListTests
         Assert.Equal(2, server.StoredCompletions.Count);
         Assert.All(server.StoredCompletions, c => Assert.Equal("app", c.Metadata["dify_app_id"]));
     }
+
+    [Fact]
+    public async Task UsageOf_ChoosesEachAnswersUsage_AndTheStoredCompletionKeepsIt()
+    {
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions
+        {
+            UsageOf = r => r.Stream ? new FakeUsage(1_300, 30, CachedInputTokens: 1_024) : new FakeUsage(700, 20),
+        });
+        IChatClient tagged = OpenAIPipeline.Tagged(server, WireApi.ChatCompletions);
+
+        ChatResponse plain, streamed;
+        using (DifySession.Begin("app"))
+        {
+            plain = await OpenAIPipeline.SendAsync(tagged, streaming: false);
+            streamed = await OpenAIPipeline.SendAsync(tagged, streaming: true);
+        }
+
+        Assert.Equal((700L, 0L, 20L), (plain.Usage!.InputTokenCount!.Value, plain.Usage.CachedInputTokenCount ?? 0, plain.Usage.OutputTokenCount!.Value));
+        Assert.Equal((1_300L, 1_024L, 30L), (streamed.Usage!.InputTokenCount!.Value, streamed.Usage.CachedInputTokenCount!.Value, streamed.Usage.OutputTokenCount!.Value));
+        Assert.Equal([(700, 0, 20), (1_300, 1_024, 30)], server.StoredCompletions.Select(c => (c.PromptTokens, c.CachedTokens, c.CompletionTokens)));
+    }
 }

@@ -43,6 +43,20 @@ public sealed class DifyPriceTableTests
         Assert.Equal((decimal)expected, DifyPriceTable.BuiltIn.GetCost(model, 1_000, 0, 1_000));
     }
 
+    [Theory]
+    [InlineData("o1", 0.07125)]                 // 15 input, 7.5 cached, 60 output: 500 x 15 + 500 x 7.5 + 1,000 x 60, / 1e6
+    [InlineData("o1-2024-12-17", 0.07125)]      // the snapshot takes its family's price
+    [InlineData("o3", 0.00925)]                 // 2 / 0.5 / 8: 500 x 2 + 500 x 0.5 + 1,000 x 8, / 1e6
+    [InlineData("o3-mini", 0.005225)]           // 1.1 / 0.55 / 4.4: 500 x 1.1 + 500 x 0.55 + 1,000 x 4.4, / 1e6
+    [InlineData("o3-mini-2025-01-31", 0.005225)]
+    [InlineData("o4-mini", 0.0050875)]          // 1.1 / 0.275 / 4.4: 500 x 1.1 + 500 x 0.275 + 1,000 x 4.4, / 1e6
+    public void OSeries_ArePriced_ReasoningInTheOutput(string model, double expected)
+    {
+        var usage = new UsageDetails { InputTokenCount = 1_000, CachedInputTokenCount = 500, OutputTokenCount = 1_000, ReasoningTokenCount = 800 };
+
+        Assert.Equal((decimal)expected, DifyPriceTable.BuiltIn.GetCost(model, usage));
+    }
+
     [Fact]
     public void NoCachedPrice_CachedInputAtTheInputPrice()
     {
