@@ -118,18 +118,22 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: false, out ChatOptions? sent, out string? outcome);
         if (request is null)
         {
-            if (outcome is not null)
+            if (outcome is null)
             {
-                settings.Count(outcome); // the call is the request: nothing of it waits for the answer
+                return base.GetResponseAsync(messages, sent, cancellationToken); // an outer layer's request, headers and all
             }
 
-            return base.GetResponseAsync(messages, sent, cancellationToken);
+            settings.Count(outcome); // the call is the request: nothing of it waits for the answer
+            return GatewayScope.IsSet
+                ? SendUndecidedWithoutHeaders(messages, sent, cancellationToken) // no outer request's headers on this one
+                : base.GetResponseAsync(messages, sent, cancellationToken);
         }
 
         // The gateway header channel: the headers of this decision are current while this call runs, and nowhere else.
-        if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
+        GatewayRequestHeaders? headers = GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders);
+        if (headers is not null || GatewayScope.IsSet)
         {
-            return SendWithHeaders(headers, settings, request, messages, sent, cancellationToken);
+            return SendWithHeaders(headers, settings, request, messages, sent, cancellationToken); // null: hide an outer request's
         }
 
         return SendDecided(settings, request, messages, sent, cancellationToken);
@@ -143,19 +147,26 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: true, out ChatOptions? sent, out string? outcome);
         if (request is null)
         {
-            // A stream sends its request when it is enumerated: count it then (only while someone listens).
-            return outcome is not null && settings.Metrics.Requests.Enabled
-                ? CountWhenEnumeratedAsync(settings, outcome, messages, sent, cancellationToken)
-                : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+            if (outcome is null)
+            {
+                return base.GetStreamingResponseAsync(messages, sent, cancellationToken); // an outer layer's request
+            }
+
+            return GatewayScope.IsSet
+                ? StreamUndecidedWithoutHeaders(settings, outcome, messages, sent, cancellationToken)
+                : Undecided(settings, outcome, messages, sent, cancellationToken);
         }
 
         // The gateway header channel: current while the inner stream is opened and advanced, never while the caller runs.
-        if (GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders) is { } headers)
+        GatewayRequestHeaders? headers = GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders);
+        if (headers is not null || GatewayScope.IsSet)
         {
-            return StreamWithHeaders(headers, settings, request, messages, sent, cancellationToken);
+            return StreamWithHeaders(headers, settings, request, messages, sent, cancellationToken); // null: hide an outer request's
         }
 
-        return StreamDecided(settings, request, messages, sent, cancellationToken);
+        // The inner stream is opened when this one is enumerated: the provider builds the request (and so asks for its raw
+        // options) then, so a stream enumerated after its session ended tags nothing.
+        return StreamAsync(request, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -171,14 +182,28 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     // The closures live here, not in the public methods: their captures would cost every request, also undecided ones.
     private Task<ChatResponse> SendWithHeaders(
-        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        GatewayRequestHeaders? headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         CancellationToken cancellationToken) =>
         GatewayScope.RunAsync(headers, () => SendDecided(settings, request, messages, sent, cancellationToken));
 
     private IAsyncEnumerable<ChatResponseUpdate> StreamWithHeaders(
-        GatewayRequestHeaders headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        GatewayRequestHeaders? headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         CancellationToken cancellationToken) =>
-        GatewayScope.Stream(headers, token => StreamDecided(settings, request, messages, sent, token), cancellationToken);
+        GatewayScope.Stream(headers, token => StreamAsync(request, messages, sent, token), cancellationToken);
+
+    private Task<ChatResponse> SendUndecidedWithoutHeaders(IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+        GatewayScope.RunAsync(null, () => base.GetResponseAsync(messages, sent, cancellationToken));
+
+    private IAsyncEnumerable<ChatResponseUpdate> StreamUndecidedWithoutHeaders(
+        DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+        GatewayScope.Stream(null, token => Undecided(settings, outcome, messages, sent, token), cancellationToken);
+
+    // A stream sends its request when it is enumerated: count it then (only while someone listens).
+    private IAsyncEnumerable<ChatResponseUpdate> Undecided(
+        DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+        settings.Metrics.Requests.Enabled
+            ? CountWhenEnumeratedAsync(settings, outcome, messages, sent, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
 
     private Task<ChatResponse> SendDecided(
         DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
@@ -187,12 +212,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         settings.Metrics.Enabled
             ? SendAsync(request, messages, sent, cancellationToken)
             : base.GetResponseAsync(messages, sent, cancellationToken);
-
-    private IAsyncEnumerable<ChatResponseUpdate> StreamDecided(
-        DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-        settings.Metrics.Enabled
-            ? StreamAsync(request, messages, sent, cancellationToken)
-            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
 
     private async Task<ChatResponse> SendAsync(DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
     {

@@ -12,12 +12,14 @@ public static class DifyGatewayHeadersExtensions
     /// <param name="options">The client options.</param>
     /// <returns>The <paramref name="options"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
-    /// <remarks>The policy runs once per call (<see cref="PipelinePosition.PerCall"/>), before retries.</remarks>
+    /// <remarks>The policy runs last before the transport (<see cref="PipelinePosition.BeforeTransport"/>), on every try, so
+    /// its headers replace a caller's own header of the same name set by any per-call or per-try policy (only a caller's own
+    /// <see cref="PipelinePosition.BeforeTransport"/> policy added after this one runs later).</remarks>
     public static TOptions AddDifyMetadataHeaders<TOptions>(this TOptions options)
         where TOptions : ClientPipelineOptions
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.AddPolicy(new DifyGatewayHeadersPolicy(), PipelinePosition.PerCall);
+        options.AddPolicy(new DifyGatewayHeadersPolicy(), PipelinePosition.BeforeTransport);
         return options;
     }
 }

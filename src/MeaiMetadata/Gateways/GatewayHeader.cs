@@ -26,7 +26,14 @@ internal sealed class GatewayHeader
         "Authorization", "Proxy-Authorization", "api-key", "Cookie", "Host", "Connection", "Keep-Alive", "Upgrade", "TE",
         "Trailer", "Transfer-Encoding", "Content-Length", "Content-Type", "Content-Encoding", "Expect", "Accept",
         "Accept-Encoding", "User-Agent", "OpenAI-Organization", "OpenAI-Project", "traceparent", "tracestate", "baggage",
+        "Set-Cookie", "Forwarded", "Origin", "Referer", "Range", "If-Match", "If-None-Match",
     };
+
+    // Parts of a name that mark credentials, gateway configuration or routing, whatever the vendor prefix
+    // (Helicone-Auth, x-portkey-api-key, x-portkey-virtual-key, x-portkey-config, cf-aig-authorization, x-api-key,
+    // x-goog-api-key, Helicone-Target-Url, X-Forwarded-For, ...): a custom entry must never overwrite those either.
+    private static readonly string[] s_reservedParts =
+        ["auth", "key", "token", "secret", "password", "credential", "cookie", "signature", "session", "config", "target", "forwarded", "proxy", "route"];
 
     private readonly Kind _kind;
     private readonly DifyGatewayHeaderFormat _format;
@@ -125,9 +132,10 @@ internal sealed class GatewayHeader
             return $"'{Shown(name)}' is not a valid header name (1-{MaxCustomNameLength} characters of A-Z a-z 0-9 and !#$%&'*+-.^_`|~).";
         }
 
-        if (s_reserved.Contains(name) || name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+        if (s_reserved.Contains(name) || name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) ||
+            s_reservedParts.Any(part => name.Contains(part, StringComparison.OrdinalIgnoreCase)))
         {
-            return $"the header '{name}' carries credentials, framing or routing and cannot be written by this layer.";
+            return $"the header '{name}' carries credentials, framing, configuration or routing (or its name says so: auth, key, token, secret, config, target, forwarded, ...) and cannot be written by this layer.";
         }
 
         DifyGatewayHeaderFormat? format = formatText.ToUpperInvariant() switch

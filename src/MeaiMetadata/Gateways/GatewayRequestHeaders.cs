@@ -5,11 +5,19 @@ namespace MeaiMetadata.Gateways;
 /// <summary>The gateway headers of one decided request, computed once from its <see cref="DifyRequestDecision"/>.</summary>
 internal sealed class GatewayRequestHeaders
 {
-    private GatewayRequestHeaders(KeyValuePair<string, string>[] values, ILogger logger)
+    private readonly DifySession? _session;
+    private volatile bool _ended;
+
+    private GatewayRequestHeaders(KeyValuePair<string, string>[] values, ILogger logger, DifySession? session)
     {
         Values = values;
         Logger = logger;
+        _session = session;
     }
+
+    /// <summary>Gets a value indicating whether these headers may still go out: not once the layer's call that set them has
+    /// ended (work a tool started and left running), nor once the request's session has ended (a stream enumerated after).</summary>
+    public bool IsLive => !_ended && _session is not { IsEnded: true };
 
     /// <summary>Gets the header names and values, values of printable ASCII only.</summary>
     public KeyValuePair<string, string>[] Values { get; }
@@ -32,8 +40,11 @@ internal sealed class GatewayRequestHeaders
             gateway.Write(decision, values);
         }
 
-        return new GatewayRequestHeaders([.. values], decision.Logger);
+        return new GatewayRequestHeaders([.. values], decision.Logger, decision.Session);
     }
+
+    /// <summary>Marks the end of the layer's call: from now on these headers go out on nothing.</summary>
+    public void End() => _ended = true;
 
     /// <summary>Writes the headers through <paramref name="contains"/>, <paramref name="remove"/> and <paramref name="add"/>:
     /// a header of the same name already on the request (the caller's own) is replaced.</summary>

@@ -25,19 +25,30 @@ internal static class GatewayScope
     private static readonly AsyncLocal<GatewayRequestHeaders?> s_current = new();
 
     /// <summary>Gets the headers of the request being sent in this flow, or <see langword="null"/> outside any decided request.</summary>
-    public static GatewayRequestHeaders? Current => s_current.Value;
+    public static GatewayRequestHeaders? Current => s_current.Value is { IsLive: true } headers ? headers : null;
+
+    /// <summary>Gets a value indicating whether this flow holds headers of a request (live or not) that a layer deciding
+    /// nothing, or deciding no headers, must hide from its own inner call.</summary>
+    public static bool IsSet => s_current.Value is not null;
 
     /// <summary>Runs <paramref name="send"/> with <paramref name="headers"/> current; the caller's flow never sees them.</summary>
-    public static async Task<ChatResponse> RunAsync(GatewayRequestHeaders headers, Func<Task<ChatResponse>> send)
+    public static async Task<ChatResponse> RunAsync(GatewayRequestHeaders? headers, Func<Task<ChatResponse>> send)
     {
         s_current.Value = headers;
-        return await send().ConfigureAwait(false);
+        try
+        {
+            return await send().ConfigureAwait(false);
+        }
+        finally
+        {
+            headers?.End();
+        }
     }
 
     /// <summary>Streams what <paramref name="open"/> returns with <paramref name="headers"/> current while the inner stream is
     /// opened, advanced and disposed, and never while the consumer runs.</summary>
     public static async IAsyncEnumerable<ChatResponseUpdate> Stream(
-        GatewayRequestHeaders headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open,
+        GatewayRequestHeaders? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         GatewayRequestHeaders? previous = s_current.Value;
@@ -87,6 +98,7 @@ internal static class GatewayScope
             finally
             {
                 s_current.Value = previous;
+                headers?.End();
             }
         }
     }

@@ -190,4 +190,132 @@ public sealed class GatewayHeadersWireTests : IClassFixture<FakeOpenAIServerFixt
         Assert.Equal(appId, json.RootElement.GetProperty("dify_app_id").GetString());
         Assert.Equal("dify", json.RootElement.GetProperty("dify_source").GetString());
     }
+    // ---- found by the review: each failed before its fix ----
+
+    [Theory]
+    [InlineData("no gateway headers")]
+    [InlineData("disabled")]
+    public async Task ARequestDecidedByAnotherLayer_NeverCarriesTheOuterRequestsHeaders(string inner)
+    {
+        IChatClient provider = ProviderClient(_server, WireApi.ChatCompletions);
+        // A layer switched off live (options from IOptionsMonitor) is still in the pipeline; fixed Enabled = false adds none.
+        IChatClient innerPipeline = new DifyMetadataChatClient(provider, new DifyMetadataOptions { Enabled = inner != "disabled" });
+        var tool = AIFunctionFactory.Create(
+            async () =>
+            {
+                using (DifySession.Begin("other-app"))
+                {
+                    return (await innerPipeline.GetResponseAsync("sub question")).Text;
+                }
+            },
+            "get_weather");
+        IChatClient outer = new ChatClientBuilder(provider).UseDifyMetadata(o => o.GatewayHeaders.Add("Helicone")).UseFunctionInvocation().Build();
+        var server = _server;
+        server.Clear();
+
+        using (DifySession.Begin("outer-app"))
+        {
+            await outer.GetResponseAsync("weather?", new ChatOptions { Tools = [tool] });
+        }
+
+        RecordedRequest sub = Assert.Single(server.Requests, r => r.LastUserText == "sub question");
+        Assert.Null(sub.Header("Helicone-Property-Dify-App-Id"));
+        Assert.All(server.Requests.Where(r => r.LastUserText != "sub question"), r => Assert.Equal("outer-app", r.Header("Helicone-Property-Dify-App-Id")));
+    }
+
+    [Fact]
+    public async Task AStreamEnumeratedAfterItsSessionEnded_CarriesNoHeaders_NoMetadata()
+    {
+        IChatClient client = Tagged(ProviderClient(_server, WireApi.ChatCompletions), "Helicone", "Portkey");
+        IAsyncEnumerable<ChatResponseUpdate> stream;
+        using (DifySession.Begin("ended-app"))
+        {
+            stream = client.GetStreamingResponseAsync("hello");
+        }
+
+        await stream.ToChatResponseAsync();
+
+        RecordedRequest sent = Assert.Single(_server.Requests);
+        Assert.Null(sent.Header("Helicone-Property-Dify-App-Id"));
+        Assert.Null(sent.Header("x-portkey-metadata"));
+        Assert.Null(sent.Metadata);
+    }
+
+    [Fact]
+    public async Task WorkAToolLeavesRunning_CarriesNoHeadersOnceTheRequestEnded()
+    {
+        var handler = new RecordingHandler();
+        using var http = new HttpClient(new MeaiMetadata.Gateways.DifyGatewayHeadersHandler { InnerHandler = handler });
+        Task? background = null;
+        var release = new TaskCompletionSource();
+        var tool = AIFunctionFactory.Create(
+            () =>
+            {
+                background = Task.Run(async () =>
+                {
+                    await release.Task;
+                    (await http.GetAsync(new Uri("http://127.0.0.1/later"))).Dispose();
+                });
+                return "sunny";
+            },
+            "get_weather");
+        IChatClient client = new ChatClientBuilder(ProviderClient(_server, WireApi.ChatCompletions))
+            .UseDifyMetadata(o => o.GatewayHeaders.Add("Helicone"))
+            .UseFunctionInvocation()
+            .Build();
+
+        using (DifySession.Begin("app-tool"))
+        {
+            await client.GetResponseAsync("weather?", new ChatOptions { Tools = [tool] });
+        }
+
+        release.SetResult();
+        await background!;
+        Assert.False(handler.Seen.Single().Contains("Helicone-Property-Dify-App-Id", StringComparer.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task ACallersOwnPolicyAddedLater_StillHasItsHeaderReplaced()
+    {
+        var options = new OpenAIClientOptions { Endpoint = _server.BaseAddress, RetryPolicy = new ClientRetryPolicy(0) }.AddDifyMetadataHeaders();
+        options.AddPolicy(new SetHeaderPolicy("x-portkey-metadata", "{\"caller\":\"1\"}"), PipelinePosition.PerCall);
+        IChatClient client = Tagged(new OpenAIClient(new ApiKeyCredential("k"), options).GetChatClient(OpenAIPipeline.Model).AsIChatClient(), "Portkey");
+
+        using (DifySession.Begin("app"))
+        {
+            await client.GetResponseAsync("hello");
+        }
+
+        Assert.Contains("\"dify_app_id\":\"app\"", Assert.Single(_server.Requests).Header("x-portkey-metadata"), StringComparison.Ordinal);
+    }
+
+    private sealed class SetHeaderPolicy(string name, string value) : PipelinePolicy
+    {
+        public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+        {
+            message.Request.Headers.Set(name, value);
+            ProcessNext(message, pipeline, currentIndex);
+        }
+
+        public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+        {
+            message.Request.Headers.Set(name, value);
+            return ProcessNextAsync(message, pipeline, currentIndex);
+        }
+    }
+
+    private sealed class RecordingHandler : HttpMessageHandler
+    {
+        public List<string[]> Seen { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            lock (Seen)
+            {
+                Seen.Add([.. request.Headers.Select(h => h.Key)]);
+            }
+
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK));
+        }
+    }
 }

@@ -84,6 +84,16 @@ public class GatewayHeaderTests
     [InlineData("content-type: json", "credentials")]
     [InlineData("Content-Disposition: json", "credentials")]
     [InlineData("X-\r\nEvil: text", "not a valid header name")]
+    [InlineData("Helicone-Auth: text", "credentials")]
+    [InlineData("x-portkey-api-key: text", "credentials")]
+    [InlineData("x-portkey-virtual-key: json", "credentials")]
+    [InlineData("x-portkey-config: json", "credentials")]
+    [InlineData("cf-aig-authorization: text", "credentials")]
+    [InlineData("x-api-key: text", "credentials")]
+    [InlineData("x-goog-api-key: text", "credentials")]
+    [InlineData("Helicone-Target-Url: text", "credentials")]
+    [InlineData("Set-Cookie: text", "credentials")]
+    [InlineData("X-Forwarded-For: text", "credentials")]
     public void InvalidEntries_AreRefusedWithAReason(string entry, string reason)
     {
         string? error = GatewayHeader.TryParse(entry, out GatewayHeader? header);
