@@ -75,6 +75,9 @@ public sealed class ReportArguments
                     }
 
                     break;
+                case "--app" when value.Length == 0:
+                    error = "--app needs an app id (it is empty).";
+                    return null;
                 case "--app":
                     app = value;
                     break;

@@ -37,7 +37,7 @@ public static class ReportProgram
             return ExitUsage;
         }
 
-        var options = new OpenAIClientOptions(); // the SDK's default retry policy: 429 and 5xx retried with back-off
+        var options = new OpenAIClientOptions(); // the SDK's default retry policy: 429 and 5xx retried (3 times)
         if (arguments.BaseUrl is { } baseUrl)
         {
             options.Endpoint = baseUrl;
@@ -63,9 +63,16 @@ public static class ReportProgram
             await error.WriteLineAsync($"error: HTTP {ex.Status} after the SDK's retries: {ex.Message}");
             return ExitFailed;
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException || (ex is AggregateException all && all.InnerExceptions.Any(e => e is HttpRequestException || e.InnerException is HttpRequestException)))
         {
-            await error.WriteLineAsync($"error: the endpoint could not be reached: {ex.Message}");
+            // The SDK's retries end in an AggregateException of the tries' connection errors.
+            await error.WriteLineAsync($"error: the endpoint could not be reached: {(ex is AggregateException all2 ? all2.InnerExceptions[^1].Message : ex.Message)}");
+            return ExitFailed;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // An answer the report cannot read (not JSON, a list item without its fields): say what, exit 1.
+            await error.WriteLineAsync($"error: the endpoint's answer could not be read ({ex.GetType().Name}): {ex.Message}");
             return ExitFailed;
         }
 
@@ -118,7 +125,16 @@ public static class ReportProgram
 
     private static string Usd(decimal? cost) => cost is { } c ? c.ToString("0.000000", CultureInfo.InvariantCulture) : "(no price)";
 
-    private static string Csv(string value) => value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
+    // Quoted when it holds a separator, a quote or a line break; a leading =, +, - or @ (a spreadsheet formula) is made text.
+    private static string Csv(string value)
+    {
+        if (value.Length > 0 && value[0] is '=' or '+' or '-' or '@')
+        {
+            value = "'" + value;
+        }
+
+        return value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
+    }
 
     private sealed class Progress(TextWriter error) : IProgress<int>
     {

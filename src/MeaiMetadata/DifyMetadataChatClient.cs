@@ -226,7 +226,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         {
             if (!cancelledBefore)
             {
-                request.Complete(response?.Usage, RequestModel(sent));
+                Report(request, response?.Usage, sent);
             }
         }
     }
@@ -255,7 +255,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         {
             if (!cancelledBefore)
             {
-                request.Complete(usage, RequestModel(sent));
+                Report(request, usage, sent);
             }
         }
     }
@@ -280,6 +280,21 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         return DifyMetadataSettings.Create(options, _logger, _metrics);
+    }
+
+    /// <summary>Reports the request when its call ends; a failure to report never replaces the call's own result.</summary>
+    private void Report(DifyRequest request, UsageDetails? usage, ChatOptions? sent)
+    {
+        try
+        {
+            request.Complete(usage, RequestModel(sent));
+        }
+#pragma warning disable CA1031 // The answer (or the call's own exception) must reach the caller whatever reporting does.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.ReportingFailed(_settings.Logger, ex);
+        }
     }
 
     private string? RequestModel(ChatOptions? options) =>

@@ -87,4 +87,7 @@ internal static partial class Log
 
     [LoggerMessage(200, LogLevel.Warning, "No price for model '{Model}': its responses record no dify.app.cost (counted in dify.app.cost.unpriced). Add it to DifyMetadata:Prices, or map the name to a priced model in DifyMetadata:ModelAliases.")]
     public static partial void ModelUnpriced(ILogger logger, string model);
+
+    [LoggerMessage(17, LogLevel.Warning, "Reporting a request to the meter failed; the call's result is unchanged.")]
+    public static partial void ReportingFailed(ILogger logger, Exception exception);
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Frozen;
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.AI;
@@ -123,6 +124,7 @@ public sealed class DifyPriceTable
         static string? Field(string model, string field, decimal? value, bool required) =>
             value is null ? (required ? $"{Prices}[\"{model}\"].{field} is missing (US dollars per million tokens)." : null)
             : value < 0 ? $"{Prices}[\"{model}\"].{field} must be 0 or more; it is {value}."
+            : value > MaxPerMillion ? $"{Prices}[\"{model}\"].{field} must be at most {MaxPerMillion} (US dollars per million tokens); it is {value}."
             : null;
     }
 
@@ -183,7 +185,12 @@ public sealed class DifyPriceTable
         return Family(model) is { } family && _prices.TryGetValue(family, out price) ? price : null;
     }
 
-    /// <summary>The family of a dated snapshot: the id without <c>-YYYY-MM-DD</c> or <c>-MMDD</c>, else <see langword="null"/>.</summary>
+    /// <summary>The highest price accepted, in US dollars per million tokens: far above any model's, low enough that no token
+    /// count can overflow the cost's arithmetic.</summary>
+    internal const decimal MaxPerMillion = 1_000_000m;
+
+    /// <summary>The family of a dated snapshot: the id without <c>-YYYY-MM-DD</c> or <c>-MMDD</c> (a real month and day, so
+    /// a deployment name such as <c>gpt-4o-1234</c> is not taken for a snapshot), else <see langword="null"/>.</summary>
     internal static string? Family(string model)
     {
         static bool Digits(ReadOnlySpan<char> s)
@@ -199,13 +206,17 @@ public sealed class DifyPriceTable
             return true;
         }
 
+        static bool MonthAndDay(ReadOnlySpan<char> month, ReadOnlySpan<char> day) =>
+            Digits(month) && Digits(day) && int.Parse(month, CultureInfo.InvariantCulture) is >= 1 and <= 12 &&
+            int.Parse(day, CultureInfo.InvariantCulture) is >= 1 and <= 31;
+
         ReadOnlySpan<char> id = model;
-        if (id.Length > 11 && id[^11] == '-' && id[^6] == '-' && id[^3] == '-' && Digits(id[^10..^6]) && Digits(id[^5..^3]) && Digits(id[^2..]))
+        if (id.Length > 11 && id[^11] == '-' && id[^6] == '-' && id[^3] == '-' && Digits(id[^10..^6]) && MonthAndDay(id[^5..^3], id[^2..]))
         {
             return model[..^11];
         }
 
-        return id.Length > 5 && id[^5] == '-' && Digits(id[^4..]) ? model[..^5] : null;
+        return id.Length > 5 && id[^5] == '-' && MonthAndDay(id[^4..^2], id[^2..]) ? model[..^5] : null;
     }
 
     private readonly record struct Price(decimal Input, decimal CachedInput, decimal Output)

@@ -39,6 +39,7 @@ public sealed class ReportProgramTests
     [InlineData(new[] { "--since", "2026-11-01", "--format", "xml" }, "--format 'xml' is not one of table, csv, json")]
     [InlineData(new[] { "--since", "2026-11-01", "--base-url", "not a url" }, "--base-url 'not a url' is not an absolute http(s) URL")]
     [InlineData(new[] { "--since", "2026-11-01", "--verbose" }, "unknown option '--verbose'")]
+    [InlineData(new[] { "--since", "2026-11-01", "--app", "" }, "--app needs an app id")]
     public async Task BadArguments_Exit2_NamingWhatWasWrong(string[] args, string message)
     {
         (int exit, string output, string error) = await RunAsync("key", args);
@@ -111,5 +112,14 @@ public sealed class ReportProgramTests
         Assert.Equal(0, exit);
         using var json = System.Text.Json.JsonDocument.Parse(output);
         Assert.Equal(150, json.RootElement.EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64()));
+    }
+
+    [Fact]
+    public async Task UnreachableEndpoint_Exit1_NamingIt()
+    {
+        (int exit, _, string error) = await RunAsync("k", "--since", "2026-11-01", "--base-url", "http://127.0.0.1:1/v1/");
+
+        Assert.Equal(1, exit);
+        Assert.True(error.Contains("could not be reached", StringComparison.Ordinal), error);
     }
 }

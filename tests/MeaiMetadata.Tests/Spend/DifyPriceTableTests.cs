@@ -101,6 +101,7 @@ public sealed class DifyPriceTableTests
     [InlineData(null, 1.0, "Prices[\"m\"].InputPerMillion is missing")]
     [InlineData(1.0, null, "Prices[\"m\"].OutputPerMillion is missing")]
     [InlineData(-1.0, 1.0, "Prices[\"m\"].InputPerMillion must be 0 or more; it is -1")]
+    [InlineData(1.0, 2000000.0, "Prices[\"m\"].OutputPerMillion must be at most 1000000")] // beyond any model's, and no overflow
     public void Validate_NamesTheModelAndTheField(double? input, double? output, string expected)
     {
         var prices = new Dictionary<string, ModelPrice> { ["m"] = new() { InputPerMillion = (decimal?)input, OutputPerMillion = (decimal?)output } };
@@ -132,5 +133,8 @@ public sealed class DifyPriceTableTests
     [InlineData("gpt-4o-mini", null)]
     [InlineData("gpt-5.4-mini-2026-03-17", "gpt-5.4-mini")]
     [InlineData("gpt-4o", null)]
+    [InlineData("gpt-4o-1234", null)]             // a deployment name ending in four digits is no snapshot (month 12, day 34)
+    [InlineData("gpt-4o-2024-13-01", null)]       // no month 13
+    [InlineData("gpt-3.5-turbo-0613", "gpt-3.5-turbo")]
     public void Family_OfADatedSnapshot(string model, string? family) => Assert.Equal(family, DifyPriceTable.Family(model));
 }
