@@ -123,7 +123,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 return base.GetResponseAsync(messages, sent, cancellationToken); // an outer layer's request, headers and all
             }
 
-            settings.Count(outcome); // the call is the request: nothing of it waits for the answer
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                settings.Count(outcome); // the call is the request (a cancelled token sends nothing)
+            }
+
             return GatewayScope.IsSet
                 ? SendUndecidedWithoutHeaders(messages, sent, cancellationToken) // no outer request's headers on this one
                 : base.GetResponseAsync(messages, sent, cancellationToken);
@@ -264,7 +268,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        settings.Count(outcome);
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            settings.Count(outcome); // a cancelled token sends nothing
+        }
+
         await foreach (ChatResponseUpdate update in base.GetStreamingResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false))
         {
             yield return update;

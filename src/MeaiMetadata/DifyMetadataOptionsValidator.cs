@@ -18,9 +18,11 @@ internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory
 {
     private readonly ConcurrentDictionary<string, DifyMetadataOptions> _lastValid = new(StringComparer.Ordinal);
 
-    // The refusal logged last per name, until valid options come: one configuration reload raises a change per provider
-    // (each validated again, some still half reloaded), and the refusal is logged once, not once per change.
-    private readonly ConcurrentDictionary<string, string> _lastRefusal = new(StringComparer.Ordinal);
+    // The refusal logged last per name and when: one configuration reload raises a change per provider, each validated
+    // again within milliseconds (some still half reloaded), and the refusal is logged once, not once per change; the same
+    // refusal of a later edit (seconds or more after) is logged again.
+    private static readonly TimeSpan s_sameReload = TimeSpan.FromSeconds(2);
+    private readonly ConcurrentDictionary<string, (string Error, long At)> _lastRefusal = new(StringComparer.Ordinal);
     private readonly ILogger _logger = loggerFactory?.CreateLogger<DifyMetadataChatClient>() ?? (ILogger)NullLogger.Instance;
 
     public ValidateOptionsResult Validate(string? name, DifyMetadataOptions options)
@@ -39,11 +41,15 @@ internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory
         }
 
         options.RefusedFor = previous;
-        if (!_lastRefusal.TryGetValue(name, out string? logged) || !string.Equals(logged, error, StringComparison.Ordinal))
+        long now = TimeProvider.System.GetTimestamp();
+        if (!_lastRefusal.TryGetValue(name, out (string Error, long At) logged) ||
+            !string.Equals(logged.Error, error, StringComparison.Ordinal) ||
+            TimeProvider.System.GetElapsedTime(logged.At, now) > s_sameReload)
         {
-            _lastRefusal[name] = error;
             Log.OptionsChangeRejected(_logger, error);
         }
+
+        _lastRefusal[name] = (error, now); // each change of the same reload moves the window on
 
         return ValidateOptionsResult.Success;
     }

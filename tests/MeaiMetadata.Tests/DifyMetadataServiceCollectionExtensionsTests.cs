@@ -177,6 +177,14 @@ public class DifyMetadataServiceCollectionExtensionsTests
             await File.WriteAllTextAsync(second, "{\"DifyMetadata\":{\"Source\":\"four\"}}");
             configuration.Reload();
             Assert.Single(collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+
+            // A later edit refused for the same reason is a new refusal: logged again (past the 2 s of one reload's changes).
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            await File.WriteAllTextAsync(second, "{\"DifyMetadata\":{\"Source\":\"five\",\"MaxMetricAppIds\":-5}}");
+            configuration.Reload();
+            Assert.Equal(2, collector.GetSnapshot().Count(r => r.Level >= LogLevel.Warning));
+            await File.WriteAllTextAsync(second, "{\"DifyMetadata\":{\"Source\":\"four\"}}");
+            configuration.Reload();
             using (DifySession.Begin("app"))
             {
                 await client.GetResponseAsync("hi");

@@ -33,7 +33,9 @@ internal sealed class GatewayHeader
     // (Helicone-Auth, x-portkey-api-key, x-portkey-virtual-key, x-portkey-config, cf-aig-authorization, x-api-key,
     // x-goog-api-key, Helicone-Target-Url, X-Forwarded-For, ...): a custom entry must never overwrite those either.
     private static readonly string[] s_reservedParts =
-        ["auth", "key", "token", "secret", "password", "credential", "cookie", "signature", "session", "config", "target", "forwarded", "proxy", "route"];
+        ["auth", "key", "token", "secret", "password", "credential", "cookie", "signature", "session", "config", "target", "forwarded",
+         "proxy", "route", "base", "url", "host", "provider", "virtual", "cache", "fallback", "retry", "timeout", "real-ip", "method",
+         "override", "beta", "stainless", "idempotency"];
 
     private readonly Kind _kind;
     private readonly DifyGatewayHeaderFormat _format;
@@ -135,7 +137,7 @@ internal sealed class GatewayHeader
         if (s_reserved.Contains(name) || name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) ||
             s_reservedParts.Any(part => name.Contains(part, StringComparison.OrdinalIgnoreCase)))
         {
-            return $"the header '{name}' carries credentials, framing, configuration or routing (or its name says so: auth, key, token, secret, config, target, forwarded, ...) and cannot be written by this layer.";
+            return $"the header '{name}' carries credentials, framing, configuration or routing (or its name says so: auth, key, token, secret, config, target, forwarded, base, url, cache, retry, ...) and cannot be written by this layer.";
         }
 
         DifyGatewayHeaderFormat? format = formatText.ToUpperInvariant() switch

@@ -459,6 +459,10 @@ public sealed class DifyDeciderTests : IDisposable
             await Send.RequestAsync(cache, new ChatOptions(), streaming);
         }
 
+        using var cancelledOutside = new CancellationTokenSource();
+        await cancelledOutside.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Send.RequestAsync(tagging, new ChatOptions(), streaming, cancelledOutside.Token));
+
         Assert.Empty(Outcomes(requests));
     }
 
