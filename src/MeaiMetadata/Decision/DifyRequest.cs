@@ -97,7 +97,7 @@ internal sealed class DifyRequest
 
         if (Decision.Outcome is not { } outcome)
         {
-            _settings.Metrics.RecordUsage(usage, Decision.AppId, model, _settings.MaxMetricAppIds); // a poll: its answer's tokens
+            RecordSpend(usage, model); // a background poll: its answer's tokens and cost
             return;
         }
 
@@ -129,6 +129,12 @@ internal sealed class DifyRequest
             }
         }
 
+        RecordSpend(usage, model);
+    }
+
+    /// <summary>The tokens of the response and their cost, for the decision's app.</summary>
+    private void RecordSpend(UsageDetails? usage, string? model)
+    {
         _settings.Metrics.RecordUsage(usage, Decision.AppId, model, _settings.MaxMetricAppIds);
         _settings.Metrics.RecordCost(usage, Decision.AppId, model, _settings.MaxMetricAppIds, _settings.Prices, _settings.UnpricedModels, Decision.Logger);
     }
