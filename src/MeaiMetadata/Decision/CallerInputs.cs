@@ -24,6 +24,12 @@ internal readonly struct CallerInputs(
     /// <summary>Returns these inputs with <see cref="Store"/> replaced.</summary>
     public CallerInputs WithStore(object? store) => new(Factory, HasMetadata, Metadata, true, store);
 
+    /// <summary>Returns these inputs with the metadata entry (present or not) of <paramref name="other"/>.</summary>
+    public CallerInputs WithMetadataOf(CallerInputs other) => new(Factory, other.HasMetadata, other.Metadata, HasStore, Store);
+
+    /// <summary>Returns these inputs with the store entry (present or not) of <paramref name="other"/>.</summary>
+    public CallerInputs WithStoreOf(CallerInputs other) => new(Factory, HasMetadata, Metadata, other.HasStore, other.Store);
+
     /// <summary>Returns these inputs with <see cref="Factory"/> replaced.</summary>
     public CallerInputs WithFactory(Func<IChatClient, object?>? factory) => new(factory, HasMetadata, Metadata, HasStore, Store);
 

@@ -69,12 +69,12 @@ internal sealed class DifyRequest
 
         if (WrittenMetadata is null || !ReferenceEquals(now.Metadata, WrittenMetadata))
         {
-            caller = now.HasMetadata ? caller.WithMetadata(now.Metadata) : new(caller.Factory, false, null, caller.HasStore, caller.Store);
+            caller = caller.WithMetadataOf(now);
         }
 
         if (WrittenStore is null || !ReferenceEquals(now.Store, WrittenStore))
         {
-            caller = now.HasStore ? caller.WithStore(now.Store) : new(caller.Factory, caller.HasMetadata, caller.Metadata, false, null);
+            caller = caller.WithStoreOf(now);
         }
 
         return caller;
