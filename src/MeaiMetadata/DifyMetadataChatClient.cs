@@ -14,8 +14,8 @@ namespace MeaiMetadata;
 /// <summary>A delegating chat client that tags every request with the calling app's id as OpenAI request metadata.</summary>
 /// <remarks>
 /// <para>
-/// Each request gets one <see cref="DifyRequestDecision"/>, made once before it is passed on: the app id (from the current
-/// <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else the baggage item
+/// Each request gets one <see cref="DifyRequestDecision"/>, made once before it is passed on: the app id (the call's own,
+/// <see cref="DifyChatOptionsExtensions.WithDifyAppId(ChatOptions, string)"/>, else the current <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else the baggage item
 /// <c>dify.app_id</c> of <see cref="Activity.Current"/>), whether the request is tagged, and its <c>store</c> flag. The
 /// client passes on a clone of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/>
 /// carries the decision to the OpenAI request (Chat Completions or Responses: <c>metadata {dify_app_id, dify_source}</c>

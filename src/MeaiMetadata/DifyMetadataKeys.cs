@@ -15,4 +15,12 @@ public static class DifyMetadataKeys
 
     /// <summary>The <see cref="Microsoft.Extensions.AI.ChatOptions.AdditionalProperties"/> key that carries the store flag, a <see cref="bool"/>.</summary>
     public const string StoreProperty = "store";
+
+    /// <summary>The <see cref="Microsoft.Extensions.AI.ChatOptions.AdditionalProperties"/> key that names the app of one call:
+    /// <c>dify.app_id</c>, a <see cref="string"/> (also a <see cref="long"/>, an <see cref="int"/> or a <see cref="Guid"/>).
+    /// Set it with <see cref="DifyChatOptionsExtensions.WithDifyAppId(Microsoft.Extensions.AI.ChatOptions, string)"/>.</summary>
+    /// <remarks>It wins over the session, the resolver and baggage. The layer reads it and never passes it on: the options
+    /// the layers inside it see do not carry it (a provider that copies every entry to its request, such as Amazon
+    /// Bedrock's, never receives it).</remarks>
+    public const string AppIdProperty = "dify.app_id";
 }

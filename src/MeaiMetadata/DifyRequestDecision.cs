@@ -53,7 +53,7 @@ public sealed class DifyRequestDecision
     /// <summary>Gets the session the app id came from, or <see langword="null"/>: once it ended, the request tags nothing.</summary>
     internal DifySession? Session { get; }
 
-    /// <summary>Gets where the app id came from: <c>session</c>, <c>resolver</c> or <c>baggage</c>.</summary>
+    /// <summary>Gets where the app id came from: <c>call</c>, <c>session</c>, <c>resolver</c> or <c>baggage</c>.</summary>
     internal string Origin { get; }
 
     /// <summary>Gets the outcome the request is counted with when its raw options do not change it, or <see langword="null"/>

@@ -1,17 +1,23 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
 using MeaiMetadata.Diagnostics;
+using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Decision;
 
-/// <summary>Where the app id of a request comes from, in order: the current <see cref="DifySession"/>, else
+/// <summary>Where the app id of a request comes from, in order: the call's own app id
+/// (<see cref="DifyMetadataKeys.AppIdProperty"/>), else the current <see cref="DifySession"/>, else
 /// <see cref="DifyMetadataOptions.AppIdResolver"/>, else the W3C Baggage item <c>dify.app_id</c>.</summary>
 /// <remarks>
-/// A session wins because it is the most specific: code opened it around this very call (a tool, a job for one app). The
+/// The call's own app id wins because nothing is more specific: the caller named the app of this very request (a router,
+/// a batch job serving several apps). A session comes next: code opened it around this call (a tool, a job for one app). The
 /// resolver reads an ambient source the operator chose (the HTTP request, a tenant context) and, when set, replaces
 /// baggage, which any upstream caller can set and so comes last.
 /// </remarks>
 internal readonly struct AppIdLookup
 {
+    public const string FromCall = "call";
     public const string FromSession = "session";
     public const string FromResolver = "resolver";
     public const string FromBaggage = "baggage";
@@ -41,8 +47,23 @@ internal readonly struct AppIdLookup
     public string? Reason { get; }
 
     /// <summary>Finds the app id of the current request.</summary>
-    public static AppIdLookup Find(DifyMetadataSettings settings)
+    /// <param name="settings">The layer's settings.</param>
+    /// <param name="options">The caller's options, for the call's own app id.</param>
+    /// <param name="prior">The request whose writes <paramref name="options"/> carry, or <see langword="null"/>: its options no
+    /// longer hold the call's own app id (the layer never passes the key on), so a call-named app continues through it.</param>
+    public static AppIdLookup Find(DifyMetadataSettings settings, ChatOptions? options, DifyRequest? prior)
     {
+        if (options?.AdditionalProperties is { Count: > 0 } properties &&
+            properties.TryGetValue(DifyMetadataKeys.AppIdProperty, out object? named))
+        {
+            return FromCallValue(settings, named);
+        }
+
+        if (prior?.Decision is { Origin: FromCall } priorDecision)
+        {
+            return new(priorDecision.AppId, FromCall, null, null);
+        }
+
         if (DifySession.Current is { } session)
         {
             return session.AppId.Length == 0
@@ -76,5 +97,29 @@ internal readonly struct AppIdLookup
         }
 
         return new(null, FromSession, DifyMetadataMetrics.NoSession, "no session");
+    }
+
+    /// <summary>Reads the call's own app id: like a session's, an empty one means untagged.</summary>
+    private static AppIdLookup FromCallValue(DifyMetadataSettings settings, object? value)
+    {
+        string? appId = value switch
+        {
+            string text => text,
+            long number => number.ToString(CultureInfo.InvariantCulture),
+            int number => number.ToString(CultureInfo.InvariantCulture),
+            Guid guid => guid.ToString("D", CultureInfo.InvariantCulture),
+            JsonElement { ValueKind: JsonValueKind.String } json => json.GetString(),
+            _ => null,
+        };
+
+        if (appId is null)
+        {
+            Log.CallAppIdUnreadable(settings.Logger, value?.GetType().FullName ?? "null");
+            return new(null, FromCall, DifyMetadataMetrics.TaggingFailed, "the call's app id is not a string");
+        }
+
+        return appId.Length == 0
+            ? new(null, FromCall, DifyMetadataMetrics.NoSession, "the call's app id is empty")
+            : new(appId, FromCall, null, null);
     }
 }

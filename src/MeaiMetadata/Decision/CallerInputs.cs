@@ -48,16 +48,21 @@ internal readonly struct CallerInputs(
         return new(options.RawRepresentationFactory, hasMetadata, metadata, hasStore, store);
     }
 
-    /// <summary>Returns whether <paramref name="options"/> already carry exactly these inputs.</summary>
+    /// <summary>Returns whether <paramref name="options"/> carry the call's own app id (<see cref="DifyMetadataKeys.AppIdProperty"/>),
+    /// which the layer reads and never passes on.</summary>
+    public static bool HasCallAppId(ChatOptions? options) =>
+        options?.AdditionalProperties is { Count: > 0 } properties && properties.ContainsKey(DifyMetadataKeys.AppIdProperty);
+
+    /// <summary>Returns whether <paramref name="options"/> already carry exactly these inputs (and no call app id).</summary>
     public bool AreOn(ChatOptions? options)
     {
         CallerInputs on = Of(options);
-        return on.Factory == Factory &&
+        return !HasCallAppId(options) && on.Factory == Factory &&
             on.HasMetadata == HasMetadata && ReferenceEquals(on.Metadata, Metadata) &&
             on.HasStore == HasStore && ReferenceEquals(on.Store, Store);
     }
 
-    /// <summary>Returns a clone of <paramref name="options"/> (or new options) carrying these inputs.</summary>
+    /// <summary>Returns a clone of <paramref name="options"/> (or new options) carrying these inputs, without the call's own app id.</summary>
     public ChatOptions ApplyTo(ChatOptions? options)
     {
         ChatOptions result = options is null ? new ChatOptions() : options.Clone();
@@ -69,6 +74,7 @@ internal readonly struct CallerInputs(
         result.RawRepresentationFactory = Factory;
         Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
         Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);
+        _ = result.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty);
         return result;
 
         static void Set(ChatOptions options, string key, bool has, object? value)

@@ -37,7 +37,7 @@ internal static class DifyDecider
         try
         {
             DifyRequest? prior = DifyRequest.Of(options?.RawRepresentationFactory);
-            found = AppIdLookup.Find(settings);
+            found = AppIdLookup.Find(settings, options, prior);
             if (found.AppId is null)
             {
                 Log.NotTagged(settings.Logger, found.Reason!);
@@ -46,6 +46,11 @@ internal static class DifyDecider
                 {
                     // Options tagged earlier for an app that is not current now: pass on what the caller gave, untagged.
                     sent = prior.CallerInputsOn(options!).ApplyTo(options);
+                }
+                else if (found.Origin == AppIdLookup.FromCall)
+                {
+                    // An empty or unreadable call app id: untagged, and the key is not passed on either.
+                    sent = CallerInputs.Of(options).ApplyTo(options);
                 }
 
                 return null;
@@ -62,6 +67,11 @@ internal static class DifyDecider
                 // Tagged for this app and this provider already (an outer layer, or the same options passing again): one
                 // set of tags, reported once, by the request that made them.
                 Log.AlreadyTagged(settings.Logger);
+                if (CallerInputs.HasCallAppId(options))
+                {
+                    sent = CallerInputs.Of(options).ApplyTo(options);
+                }
+
                 return null;
             }
 

@@ -63,6 +63,23 @@ public sealed class DifyMetadataWireTests : IClassFixture<FakeOpenAIServerFixtur
 
     [Theory]
     [MemberData(nameof(AllPaths))]
+    public async Task CallAppId_WinsOverTheSession_OnTheWire_NoStrayField(WireApi api, bool streaming)
+    {
+        IChatClient client = OpenAIPipeline.Tagged(_server, api);
+
+        using (DifySession.Begin("session-app"))
+        {
+            await OpenAIPipeline.SendAsync(client, streaming, new ChatOptions().WithDifyAppId("router-app"));
+        }
+
+        RecordedRequest wire = Assert.Single(_server.Requests);
+        Assert.Equal(200, wire.StatusCode);
+        Assert.Equal(Tags("router-app"), wire.Metadata);
+        Assert.DoesNotContain("dify.app_id", wire.Body, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
     public async Task NoSession_NoMetadataNoStore(WireApi api, bool streaming)
     {
         IChatClient client = OpenAIPipeline.Tagged(_server, api);

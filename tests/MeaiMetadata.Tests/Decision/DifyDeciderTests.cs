@@ -584,44 +584,6 @@ public sealed class DifyDeciderTests : IDisposable
     }
 
     /// <summary>A provider that asks for one tool call per request without a tool result, and reports each request's app.</summary>
-    private sealed class ToolCallingClient(List<(string? App, bool Tool)> wire) : IChatClient
-    {
-        private static readonly OpenAIStandInClient s_provider = new(StandInApi.ChatCompletions);
-
-        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
-        {
-            var raw = options?.RawRepresentationFactory?.Invoke(this) as ChatCompletionOptions;
-            bool answered = messages.Any(m => m.Contents.OfType<FunctionResultContent>().Any());
-            bool sub = messages.Any(m => m.Text == "sub question");
-            lock (wire)
-            {
-                wire.Add((raw is not null && raw.Metadata.TryGetValue("dify_app_id", out string? app) ? app : null, !answered && !sub));
-            }
-
-            ChatMessage reply = answered || sub
-                ? new(ChatRole.Assistant, "ok")
-                : new(ChatRole.Assistant, [new FunctionCallContent("call_" + wire.Count, options!.Tools![0].Name)]);
-            return Task.FromResult(new ChatResponse(reply));
-        }
-
-        public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-            IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
-        {
-            ChatResponse response = await GetResponseAsync(messages, options, cancellationToken);
-            foreach (ChatResponseUpdate update in response.ToChatResponseUpdates())
-            {
-                yield return update;
-            }
-        }
-
-        public object? GetService(Type serviceType, object? serviceKey = null) =>
-            serviceType == typeof(ChatClient) ? s_provider.GetService(serviceType, serviceKey) : serviceType.IsInstanceOfType(this) ? this : null;
-
-        public void Dispose()
-        {
-        }
-    }
-
     private sealed class ThrowingDictionary : IEnumerable<KeyValuePair<string, string>>
     {
         public IEnumerator<KeyValuePair<string, string>> GetEnumerator() => throw new InvalidOperationException("hostile enumeration");

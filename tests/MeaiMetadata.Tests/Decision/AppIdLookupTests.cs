@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using MeaiMetadata.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace MeaiMetadata.Tests.Decision;
+
+/// <summary>Where a request's app id comes from: the call's own app id, then the session, the resolver, baggage.</summary>
+public sealed class AppIdLookupTests : IDisposable
+{
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+
+    public static TheoryData<StandInApi, bool> AllPaths => new()
+    {
+        { StandInApi.ChatCompletions, false },
+        { StandInApi.ChatCompletions, true },
+        { StandInApi.Responses, false },
+        { StandInApi.Responses, true },
+    };
+
+    private IMeterFactory MeterFactory => _services.GetRequiredService<IMeterFactory>();
+
+    public void Dispose() => _services.Dispose();
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public async Task CallAppId_WinsOverSessionResolverAndBaggage_OnEveryChannel(StandInApi api, bool streaming)
+    {
+        var inner = new OpenAIStandInClient(api);
+        using var requests = new MetricCollector<long>(MeterFactory, DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.RequestsCounter);
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdResolver = () => "resolver-app" }, meterFactory: MeterFactory);
+        var options = new ChatOptions().WithDifyAppId("call-app");
+
+        using var activity = new Activity("request").AddBaggage("dify.app_id", "baggage-app").Start();
+        using (DifySession.Begin("session-app"))
+        {
+            await Send.RequestAsync(client, options, streaming);
+        }
+
+        Assert.Equal("call-app", WireAppId(inner));
+        var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(inner.LastOptions!.AdditionalProperties!["metadata"]);
+        Assert.Equal("call-app", metadata["dify_app_id"]);
+        Assert.Equal("call-app", activity.GetTagItem("dify.app_id"));
+        Assert.Equal("call-app", Assert.Single(requests.GetMeasurementSnapshot()).Tags["dify.app_id"]);
+
+        // The key is read, never passed on; the caller's options are the caller's as they were.
+        Assert.False(inner.LastOptions.AdditionalProperties.ContainsKey(DifyMetadataKeys.AppIdProperty));
+        Assert.Equal("call-app", options.AdditionalProperties![DifyMetadataKeys.AppIdProperty]);
+        Assert.False(options.AdditionalProperties.ContainsKey("metadata"));
+        Assert.Null(options.RawRepresentationFactory);
+    }
+
+    [Fact]
+    public async Task CallAppId_WithoutAnySession_TagsTheRequest_LogSaysFromTheCall()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var logs = new FakeLogCollector();
+        using var factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new FakeLoggerProvider(logs)));
+        var client = new DifyMetadataChatClient(inner, logger: factory.CreateLogger("test"));
+
+        await client.GetResponseAsync("hi", new ChatOptions().WithDifyAppId("router-app"));
+
+        Assert.Equal("router-app", WireAppId(inner));
+        Assert.Contains(logs.GetSnapshot(), r => r.Message.Contains("'router-app' (from the call)", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<object, string> CallValues => new()
+    {
+        { "text-id", "text-id" },
+        { 42L, "42" },
+        { 7, "7" },
+        { new Guid("0f8fad5b-d9cb-469f-a165-70867728950e"), "0f8fad5b-d9cb-469f-a165-70867728950e" },
+        { JsonDocument.Parse("\"json-id\"").RootElement.Clone(), "json-id" },
+        { new string('x', 600), new string('x', 512) },
+    };
+
+    [Theory]
+    [MemberData(nameof(CallValues))]
+    public async Task CallAppId_EveryReadableShape_IsTheRequestsApp(object value, string expected)
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var client = new DifyMetadataChatClient(inner);
+        var options = new ChatOptions { AdditionalProperties = new() { [DifyMetadataKeys.AppIdProperty] = value } };
+
+        using (DifySession.Begin("session-app"))
+        {
+            await client.GetResponseAsync("hi", options);
+        }
+
+        Assert.Equal(expected, WireAppId(inner));
+    }
+
+    [Theory]
+    [InlineData("", "no_session", false)]
+    [InlineData("not-readable", "tagging_failed", true)]
+    public async Task CallAppId_EmptyOrUnreadable_GoesUntagged_NotAsTheSessionsApp_KeyNotPassedOn(string kind, string outcome, bool warns)
+    {
+        object value = kind == "not-readable" ? new object() : kind;
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var logs = new FakeLogCollector();
+        using var factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new FakeLoggerProvider(logs)));
+        using var requests = new MetricCollector<long>(MeterFactory, DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.RequestsCounter);
+        var client = new DifyMetadataChatClient(inner, logger: factory.CreateLogger("test"), meterFactory: MeterFactory);
+        var options = new ChatOptions { AdditionalProperties = new() { [DifyMetadataKeys.AppIdProperty] = value, ["other"] = "kept" } };
+
+        using (DifySession.Begin("session-app"))
+        {
+            await client.GetResponseAsync("hi", options);
+        }
+
+        // An explicit app for this call that cannot be used never falls back to another app.
+        Assert.Null(inner.LastOptions!.RawRepresentationFactory);
+        Assert.False(inner.LastOptions.AdditionalProperties!.ContainsKey(DifyMetadataKeys.AppIdProperty));
+        Assert.Equal("kept", inner.LastOptions.AdditionalProperties["other"]);
+        Assert.Same(value, options.AdditionalProperties[DifyMetadataKeys.AppIdProperty]);
+        Assert.Equal(outcome, Assert.Single(requests.GetMeasurementSnapshot()).Tags["outcome"]);
+        Assert.Equal(warns, logs.GetSnapshot().Any(r => r.Level == LogLevel.Warning && r.Message.Contains("System.Object", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CallAppId_ToolLoopInsideTheLayer_EveryModelRequestAndTheToolsSubRequestCarryIt(bool streaming)
+    {
+        var wire = new List<(string? App, bool Tool)>();
+        var provider = new ToolCallingClient(wire);
+        IChatClient client = null!;
+        var tool = AIFunctionFactory.Create(
+            async () =>
+            {
+                // The same options passed on: the call's app sticks to them, also inside a session the tool opens.
+                using (DifySession.Begin("tool-session"))
+                {
+                    ChatResponse sub = await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
+                    return sub.Text;
+                }
+            },
+            "lookup");
+        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+
+        using (DifySession.Begin("outer-session"))
+        {
+            await Send.RequestAsync(client, new ChatOptions { Tools = [tool] }.WithDifyAppId("call-app"), streaming);
+        }
+
+        Assert.Equal(["call-app", "call-app", "call-app"], wire.Select(w => w.App));
+    }
+
+    [Fact]
+    public async Task CallAppId_OnASubRequestsOwnOptions_NamesTheSubRequestsApp()
+    {
+        var wire = new List<(string? App, bool Tool)>();
+        var provider = new ToolCallingClient(wire);
+        IChatClient client = null!;
+        var tool = AIFunctionFactory.Create(
+            async () => (await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options!.Clone().WithDifyAppId("sub-app"))).Text,
+            "lookup");
+        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+
+        await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] }.WithDifyAppId("call-app"));
+
+        Assert.Equal(["call-app", "sub-app", "call-app"], wire.Select(w => w.App));
+    }
+
+    [Fact]
+    public async Task CallAppId_TwoLayers_TaggedOnce_InnerLayerSeesNoKey()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().UseDifyMetadata().Build();
+
+        await client.GetResponseAsync("hi", new ChatOptions().WithDifyAppId("call-app"));
+
+        Assert.Equal("call-app", WireAppId(inner));
+        Assert.Equal(1, inner.LastChat.Metadata.Count(p => p.Key == "dify_app_id"));
+        Assert.False(inner.LastOptions!.AdditionalProperties!.ContainsKey(DifyMetadataKeys.AppIdProperty));
+    }
+
+    [Fact]
+    public async Task Session_WinsOverResolverAndBaggage_ResolverOverBaggage()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var withResolver = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdResolver = () => "resolver-app" });
+        var plain = new DifyMetadataChatClient(inner);
+        using var activity = new Activity("request").AddBaggage("dify.app_id", "baggage-app").Start();
+
+        using (DifySession.Begin("session-app"))
+        {
+            await withResolver.GetResponseAsync("hi");
+            Assert.Equal("session-app", WireAppId(inner));
+        }
+
+        await withResolver.GetResponseAsync("hi");
+        Assert.Equal("resolver-app", WireAppId(inner));
+        await plain.GetResponseAsync("hi");
+        Assert.Equal("baggage-app", WireAppId(inner));
+    }
+
+    private static string? WireAppId(OpenAIStandInClient inner) =>
+        RawMetadata.Of(inner.LastRaw).TryGetValue("dify_app_id", out string? app) ? app : null;
+}
