@@ -33,6 +33,20 @@ public class DifyGatewayHeadersHandlerTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task CallAppId_HeadersNameTheCallsApp_NotTheSessions(bool streaming)
+    {
+        (IChatClient client, GatewayHttpStandIn provider) = Pipeline();
+        using (DifySession.Begin("session-app"))
+        {
+            await Send.RequestAsync(client, new ChatOptions().WithDifyAppId("router-app"), streaming);
+        }
+
+        Assert.Equal("dify_app_id:router-app,dify_source:dify", Assert.Single(provider.Capture.Requests).Headers["x-litellm-tags"]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task StoreFalse_OrLeaveUnset_StillCarriesTheHeaders(bool streaming)
     {
         (IChatClient client, GatewayHttpStandIn provider) = Pipeline(o => o.StorePolicy = DifyStorePolicy.LeaveUnset);
