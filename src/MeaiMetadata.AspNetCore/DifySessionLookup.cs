@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace MeaiMetadata.AspNetCore;
+
+/// <summary>The app id lookup of a <see cref="DifySessionOptions"/>, fixed when the middleware or filter is added, and the
+/// session it opens for one request.</summary>
+internal sealed class DifySessionLookup
+{
+    private readonly Func<HttpContext, string?> _appId;
+    private readonly ILogger _logger;
+
+    private DifySessionLookup(Func<HttpContext, string?> appId, bool propagateAsBaggage, ILogger logger)
+    {
+        _appId = appId;
+        PropagateAsBaggage = propagateAsBaggage;
+        _logger = logger;
+    }
+
+    /// <summary>Gets a value indicating whether the sessions carry their app id as W3C Baggage.</summary>
+    public bool PropagateAsBaggage { get; }
+
+    /// <summary>Reads <paramref name="configure"/>'s options once.</summary>
+    /// <exception cref="ArgumentException"><see cref="DifySessionOptions.AppId"/> is not set.</exception>
+    public static DifySessionLookup Create(Action<DifySessionOptions> configure, ILogger logger)
+    {
+        var options = new DifySessionOptions();
+        configure(options);
+        if (options.AppId is not { } appId)
+        {
+            throw new ArgumentException($"{nameof(DifySessionOptions)}.{nameof(DifySessionOptions.AppId)} must be set: it is where a request's app id comes from.", nameof(configure));
+        }
+
+        return new DifySessionLookup(appId, options.PropagateAsBaggage, logger);
+    }
+
+    /// <summary>Opens the session of <paramref name="context"/>'s request, or returns <see langword="null"/> (with a Debug
+    /// log saying why) when the lookup gives no app id or throws.</summary>
+    public IDisposable? Begin(HttpContext context)
+    {
+        string? appId;
+        try
+        {
+            appId = _appId(context);
+        }
+#pragma warning disable CA1031 // A failing lookup means a request without a session, never a failed request.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.AppIdLookupFailed(_logger, ex);
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(appId))
+        {
+            Log.NoAppId(_logger, appId is null ? "the app id lookup returned null" : "the app id lookup returned an empty app id");
+            return null;
+        }
+
+        return DifySession.Begin(appId, PropagateAsBaggage);
+    }
+}
