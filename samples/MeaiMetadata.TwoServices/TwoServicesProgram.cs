@@ -63,13 +63,15 @@ public static class TwoServicesProgram
             return ExitOk;
         }
 
-        var spans = new List<Activity>();
+        // One list per service: each service's exporter adds to its own list from its own thread.
+        var backendSpans = new List<Activity>();
+        var edgeSpans = new List<Activity>();
         var metrics = new List<MetricSnapshot>();
         await using FakeOpenAIServer openAI = await FakeOpenAIServer.StartAsync(cancellationToken: cancellationToken);
         WebApplication backend = BackendService.Build(openAI.BaseAddress, b =>
         {
             b.Configuration.AddInMemoryCollection(TwoServicesSettings.Backend(EdgeServiceKey));
-            ServiceTelemetry.ExportSpans(b, spans);
+            ServiceTelemetry.ExportSpans(b, backendSpans);
             b.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(metrics));
         });
         await using (backend)
@@ -79,7 +81,7 @@ public static class TwoServicesProgram
             WebApplication edge = EdgeService.Build(backendAddress, b =>
             {
                 b.Configuration.AddInMemoryCollection(TwoServicesSettings.Edge(Callers, EdgeServiceKey));
-                ServiceTelemetry.ExportSpans(b, spans);
+                ServiceTelemetry.ExportSpans(b, edgeSpans);
             });
             await using (edge)
             {
@@ -101,7 +103,7 @@ public static class TwoServicesProgram
                 int wrong = WriteRequests(output, results, received);
                 WritePerApp(output, results, received);
                 WriteMetrics(output, metrics);
-                WriteTraces(output, spans, openAI.BaseAddress);
+                WriteTraces(output, [.. edgeSpans, .. backendSpans], openAI.BaseAddress);
                 if (wrong > 0)
                 {
                     await output.WriteLineAsync($"{wrong} request(s) did not become what they should have; see the last column.");
@@ -219,9 +221,8 @@ public static class TwoServicesProgram
         output.WriteLine($"Backend meter, dify.metadata.requests (outcome, app): {(series.Count == 0 ? "(nothing recorded)" : string.Join(", ", series))}");
     }
 
-    private static void WriteTraces(TextWriter output, List<Activity> spans, Uri openAI)
+    private static void WriteTraces(TextWriter output, Activity[] all, Uri openAI)
     {
-        Activity[] all = [.. spans];
         HashSet<ActivitySpanId> exported = [.. all.Select(s => s.SpanId)];
         Activity[] edgeRequests = [.. all.Where(s => s.Kind == ActivityKind.Server && Equals(s.GetTagItem("url.path"), EdgeService.AskPath) && Equals(s.GetTagItem("http.response.status_code"), 200))];
         int connected = 0;
