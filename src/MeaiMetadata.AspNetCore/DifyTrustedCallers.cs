@@ -36,7 +36,7 @@ public static class DifyTrustedCallers
         var networks = new IPNetwork[cidrs.Length];
         for (int i = 0; i < cidrs.Length; i++)
         {
-            if (cidrs[i] is not { } cidr || !IPNetwork.TryParse(cidr.AsSpan().Trim(), out networks[i]))
+            if (cidrs[i] is not { } cidr || !TryParse(cidr.AsSpan().Trim(), out networks[i]))
             {
                 throw new ArgumentException($"'{cidrs[i]}' is not a network in CIDR notation (such as 10.0.0.0/8 or fd00::/8, with no host bits set).", nameof(cidrs));
             }
@@ -82,6 +82,18 @@ public static class DifyTrustedCallers
 
             return false;
         };
+    }
+
+    /// <summary>Parses a network in CIDR notation, refusing host bits (<c>10.0.0.1/8</c>): whoever wrote it meant either a
+    /// host or a network, and guessing would trust too many or too few.</summary>
+    private static bool TryParse(ReadOnlySpan<char> cidr, out IPNetwork network)
+    {
+        network = default;
+        int slash = cidr.IndexOf('/');
+        return slash > 0
+            && IPNetwork.TryParse(cidr, out network)
+            && IPAddress.TryParse(cidr[..slash], out IPAddress? address)
+            && address.Equals(network.BaseAddress);
     }
 
     private static bool Contains(IPNetwork[] networks, IPAddress address)
