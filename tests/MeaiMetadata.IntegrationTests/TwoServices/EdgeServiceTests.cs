@@ -41,11 +41,13 @@ public sealed class EdgeServiceTests(ITestOutputHelper output)
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var stopwatch = Stopwatch.StartNew();
 
-        // 1,000 requests at once, 100 per caller, interleaved; each prompt carries its own id, which the fake records.
+        // 1,000 requests at once, 100 per caller, interleaved; each prompt carries its own id, which the fake records. Every
+        // other request also claims the next caller's app in its own baggage.
         (string Prompt, string AppId)[] sent = [.. Enumerable.Range(0, 1000).Select(i => ($"req-{i}-{Guid.NewGuid():N}", s_tenCallers[i % 10].AppId))];
         HttpStatusCode[] statuses = await Task.WhenAll(sent.Select(async (r, i) =>
         {
-            using HttpResponseMessage response = await host.AskAsync(s_tenCallers[i % 10].ApiKey, r.Prompt).WaitAsync(timeout.Token);
+            (string Name, string Value)[] claim = i % 2 == 0 ? [] : [("baggage", "dify.app_id=" + Uri.EscapeDataString(s_tenCallers[(i + 1) % 10].AppId))];
+            using HttpResponseMessage response = await host.AskAsync(s_tenCallers[i % 10].ApiKey, r.Prompt, claim).WaitAsync(timeout.Token);
             return response.StatusCode;
         }));
         stopwatch.Stop();
