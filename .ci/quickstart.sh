@@ -10,7 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 package_dir=$(pwd)/artifacts/package
-nupkg=$(ls "$package_dir"/MeaiMetadata.*.nupkg 2>/dev/null | grep -v '\.snupkg$' | head -n 1)
+# MeaiMetadata.<version>.nupkg, not MeaiMetadata.AspNetCore.<version>.nupkg beside it.
+nupkg=$(ls "$package_dir"/MeaiMetadata.[0-9]*.nupkg 2>/dev/null | grep -v '\.snupkg$' | head -n 1)
 [ -n "$nupkg" ] || { echo "quickstart: no package in artifacts/package (run the pack step first)" >&2; exit 1; }
 version=$(basename "$nupkg" .nupkg); version=${version#MeaiMetadata.}
 
