@@ -138,13 +138,17 @@ public sealed class EdgeServiceTests(ITestOutputHelper output)
     {
         await using TwoServicesHost host = await TwoServicesHost.StartAsync(s_tenCallers);
 
-        // 40 requests at once, a quarter of them with spoofed baggage.
+        // 40 requests at once, a quarter of them with spoofed baggage, a quarter with a trace context of the caller's own.
         string[] prompts = [.. Enumerable.Range(0, 40).Select(i => $"trace-{i}")];
+        ActivityTraceId callersTrace = ActivityTraceId.CreateRandom();
         await Task.WhenAll(prompts.Select(async (prompt, i) =>
         {
-            using HttpResponseMessage response = i % 4 == 0
-                ? await host.AskAsync(s_tenCallers[i % 10].ApiKey, prompt, ("baggage", "dify.app_id=victim"))
-                : await host.AskAsync(s_tenCallers[i % 10].ApiKey, prompt);
+            using HttpResponseMessage response = (i % 4) switch
+            {
+                0 => await host.AskAsync(s_tenCallers[i % 10].ApiKey, prompt, ("baggage", "dify.app_id=victim")),
+                1 => await host.AskAsync(s_tenCallers[i % 10].ApiKey, prompt, ("traceparent", $"00-{callersTrace}-{ActivitySpanId.CreateRandom()}-01")),
+                _ => await host.AskAsync(s_tenCallers[i % 10].ApiKey, prompt),
+            };
             response.EnsureSuccessStatusCode();
         }));
         await host.StopAsync();
@@ -154,6 +158,7 @@ public sealed class EdgeServiceTests(ITestOutputHelper output)
         Activity[] edgeServer = [.. spans.Where(s => IsServer(s, "/ask"))];
         Assert.Equal(40, edgeServer.Length);
         Assert.Equal(40, edgeServer.Select(s => s.TraceId).Distinct().Count());
+        Assert.DoesNotContain(spans, s => s.TraceId == callersTrace); // a caller's traceparent starts no trace of ours
         Assert.Equal(spans.Length, spans.Select(s => s.SpanId).Distinct().Count()); // each span exported once, by its own service
 
         // No orphans: every exported span is a root or its parent was exported too.
