@@ -119,8 +119,7 @@ public static class TwoServicesProgram
 
     private static async Task<List<Result>> SendAsync(int rounds, Uri edge, Uri backend, CancellationToken cancellationToken)
     {
-        // The callers are outside these services' traces: their client sends no traceparent of its own.
-        using var http = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator() });
+        using var http = new HttpClient();
         var results = new List<Result>();
         int number = 0;
         for (int round = 0; round < rounds; round++)

@@ -27,11 +27,8 @@ internal sealed class TwoServicesHost : IAsyncDisposable
         BackendAddress = ServiceAddress.Of(backend);
         EdgeAddress = ServiceAddress.Of(edge);
 
-        // A caller on the internet: outside these services' traces, its client sends no traceparent of its own.
-        Caller = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator() })
-        {
-            Timeout = TimeSpan.FromSeconds(60),
-        };
+        // A caller on the internet: a plain client, whose own traceparent (.NET sends one) the edge does not take.
+        Caller = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public FakeOpenAIServer OpenAI { get; }
