@@ -2,8 +2,8 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
-using OpenTelemetry.Exporter;
 using OpenTelemetry.Context.Propagation;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -59,13 +59,15 @@ public static class ServiceTelemetry
     /// OpenTelemetry listens to activity sources by name, process-wide: when two services share one process (this sample's
     /// program, the tests), each service's tracer provider also sees the other's spans. So the exporter gets only the spans
     /// whose local root is a request of this service's own host (its server span and everything started under it in this
-    /// process). With one service per process, as in production, that is every span the service records.
+    /// process). With one service per process, as in production, no such filter is needed: add the exporter itself
+    /// (<c>AddOtlpExporter()</c>).
     /// </remarks>
     /// <param name="builder">The service's builder, after <see cref="Add"/>.</param>
     /// <param name="spans">Where the spans go, as each one ends.</param>
     public static void ExportSpans(WebApplicationBuilder builder, ICollection<Activity> spans) =>
         builder.Services.ConfigureOpenTelemetryTracerProvider((services, tracing) =>
         {
+            // The source ASP.NET Core's hosting registers in this service's container and starts its request spans from.
             ActivitySource hostSource = services.GetRequiredService<ActivitySource>();
             tracing.AddProcessor(new SimpleActivityExportProcessor(new OwnSpansExporter(hostSource, new InMemoryExporter<Activity>(spans))));
         });
