@@ -47,7 +47,8 @@ public static class DifyAppIdSources
     /// <param name="name">The name of the route parameter.</param>
     /// <returns>The lookup.</returns>
     /// <remarks>The client chooses the URL: use it only on endpoints whose authorization checks that the caller may act for
-    /// the app in the route.</remarks>
+    /// the app in the route. Route values exist once routing has run: in <c>WithDifySession</c> always; for
+    /// <c>UseDifySession</c>, add it after <c>UseRouting()</c> (a <c>WebApplication</c> runs routing first).</remarks>
     /// <exception cref="ArgumentException"><paramref name="name"/> is <see langword="null"/> or empty.</exception>
     public static Func<HttpContext, string?> RouteValue(string name)
     {

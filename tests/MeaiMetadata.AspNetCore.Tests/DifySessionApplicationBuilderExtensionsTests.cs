@@ -1,6 +1,7 @@
 using MeaiMetadata.AspNetCore.Tests.TestDoubles;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -42,6 +43,26 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
         });
 
         Assert.Equal($"edge-app|{propagate}", await app.Client.GetStringAsync(""));
+    }
+
+    [Fact]
+    public async Task UseDifySession_LlmCallsOfTheRequest_AreTaggedWithItsApp_StreamingOrNot()
+    {
+        var model = new RecordingChatClient();
+        await using TestApp app = await TestApp.StartAsync(
+            a =>
+            {
+                a.UseDifySession(c => c.Request.Query["app"]);
+                a.MapGet("/", async (IChatClient chat) => (await chat.GetResponseAsync("hi")).Text);
+                a.MapGet("/stream", (IChatClient chat) => chat.GetStreamingResponseAsync("hi").Select(u => u.Text));
+            },
+            b => b.Services.AddChatClient(model).UseDifyMetadata());
+
+        Assert.Equal("ok", await app.Client.GetStringAsync("?app=support-bot"));
+        Assert.Equal("[\"ok\"]", await app.Client.GetStringAsync("stream?app=sales"));
+        Assert.Equal("ok", await app.Client.GetStringAsync(""));
+
+        Assert.Equal(["support-bot", "sales", null], model.Metadata.Select(m => m?["dify_app_id"]));
     }
 
     [Fact]
