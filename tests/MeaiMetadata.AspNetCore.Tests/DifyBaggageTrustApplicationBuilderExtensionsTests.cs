@@ -164,13 +164,14 @@ public sealed class DifyBaggageTrustApplicationBuilderExtensionsTests
         app.Run(_ => Task.CompletedTask);
         RequestDelegate pipeline = app.Build();
 
-        using var removed = new MetricCollector<long>(null, "MeaiMetadata", "dify.baggage.removed");
+        using var removed = new MetricCollector<long>(MeaiMetadata.AspNetCore.Diagnostics.DifyBaggageTrustMetrics.For(null).Removed); // the static meter's counter only
         var context = new DefaultHttpContext();
         context.Request.Headers["baggage"] = "dify.app_id=victim,k=v";
         await pipeline(context);
 
         Assert.Equal("k=v", context.Request.Headers["baggage"].ToString());
-        Assert.Contains(removed.GetMeasurementSnapshot(), m => m.Value == 1);
+        Assert.Equal([1L], removed.GetMeasurementSnapshot().Select(m => m.Value));
+        Assert.Equal("MeaiMetadata", removed.Instrument!.Meter.Name);
     }
 
     [Fact]

@@ -43,6 +43,19 @@ public sealed class DifySessionEndpointConventionBuilderExtensionsTests
     }
 
     [Fact]
+    public async Task WithDifySession_HandlersThatWriteTheResponseThemselves_AreCoveredToo()
+    {
+        await using TestApp app = await TestApp.StartAsync(a =>
+        {
+            a.MapGet("/request-delegate", (RequestDelegate)(c => c.Response.WriteAsync(Describe(DifySession.Current)))).WithDifySession(_ => "rd-app");
+            a.MapGet("/http-context", (HttpContext c) => c.Response.WriteAsync(Describe(DifySession.Current))).WithDifySession(_ => "hc-app");
+        });
+
+        Assert.Equal("rd-app|False", await app.Client.GetStringAsync("request-delegate"));
+        Assert.Equal("hc-app|False", await app.Client.GetStringAsync("http-context"));
+    }
+
+    [Fact]
     public async Task WithDifySession_RouteGroup_CoversEveryEndpointOfTheGroup_WithItsOptions()
     {
         await using TestApp app = await TestApp.StartAsync(a =>
