@@ -1,0 +1,3 @@
+using MeaiMetadata.TwoServices;
+
+return await TwoServicesProgram.RunAsync(args, Console.Out, Console.Error);
