@@ -17,10 +17,13 @@ public static class DifyMetadataKeys
     public const string StoreProperty = "store";
 
     /// <summary>The <see cref="Microsoft.Extensions.AI.ChatOptions.AdditionalProperties"/> key that names the app of one call:
-    /// <c>dify.app_id</c>, a <see cref="string"/> (also a <see cref="long"/>, an <see cref="int"/> or a <see cref="Guid"/>).
-    /// Set it with <see cref="DifyChatOptionsExtensions.WithDifyAppId(Microsoft.Extensions.AI.ChatOptions, string)"/>.</summary>
-    /// <remarks>It wins over the session, the resolver and baggage. The layer reads it and never passes it on: the options
-    /// the layers inside it see do not carry it (a provider that copies every entry to its request, such as Amazon
-    /// Bedrock's, never receives it).</remarks>
+    /// <c>dify.app_id</c>, a <see cref="string"/> (also an integer or a <see cref="Guid"/>). Set it with
+    /// <see cref="DifyChatOptionsExtensions.WithDifyAppId(Microsoft.Extensions.AI.ChatOptions, string)"/>.</summary>
+    /// <remarks>It wins over the session, the resolver and baggage. A value deserialized from JSON (a
+    /// <see cref="System.Text.Json.JsonElement"/>, for options read from a request body) is ignored with a warning: a client
+    /// must not choose whom its usage is attributed to. An enabled layer reads the key and never passes it on: the options
+    /// the layers inside it see do not carry it (a provider that copies every entry to its request, such as Amazon Bedrock's,
+    /// never receives it); a layer switched off (<see cref="DifyMetadataOptions.Enabled"/>) passes the caller's options on
+    /// untouched, key included.</remarks>
     public const string AppIdProperty = "dify.app_id";
 }

@@ -82,8 +82,11 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Debug, "The caller's raw options ({Type}) are not what the {Api} client sends (it would ignore them); new {Api} options carry the tags instead.")]
     public static partial void RawOptionsReplaced(ILogger logger, string type, string api);
 
-    [LoggerMessage(18, LogLevel.Warning, "The call's app id (AdditionalProperties[\"dify.app_id\"]) is a {Type}, not a string, a number or a Guid; the request goes out untagged.")]
+    [LoggerMessage(18, LogLevel.Warning, "The call's app id (AdditionalProperties[\"dify.app_id\"]) is a {Type}, not a string, an integer or a Guid; the request goes out untagged.")]
     public static partial void CallAppIdUnreadable(ILogger logger, string type);
+
+    [LoggerMessage(19, LogLevel.Warning, "AdditionalProperties[\"dify.app_id\"] holds JSON (options deserialized from a request body?): ignored, the app id comes from the session, the resolver or baggage. Name a call's app in code with WithDifyAppId.")]
+    public static partial void CallAppIdFromJsonIgnored(ILogger logger);
 
     [LoggerMessage(300, LogLevel.Debug, "The request already carried the gateway header '{Header}'; it is replaced by the layer's (the decision is the attribution).")]
     public static partial void GatewayHeaderReplaced(ILogger logger, string header);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using MeaiMetadata.Diagnostics;
 using Microsoft.Extensions.AI;
 
@@ -54,9 +55,10 @@ internal readonly struct AppIdLookup
     public static AppIdLookup Find(DifyMetadataSettings settings, ChatOptions? options, DifyRequest? prior)
     {
         if (options?.AdditionalProperties is { Count: > 0 } properties &&
-            properties.TryGetValue(DifyMetadataKeys.AppIdProperty, out object? named))
+            properties.TryGetValue(DifyMetadataKeys.AppIdProperty, out object? named) &&
+            FromCallValue(settings, named) is { } fromCall)
         {
-            return FromCallValue(settings, named);
+            return fromCall;
         }
 
         if (prior?.Decision is { Origin: FromCall } priorDecision)
@@ -99,23 +101,28 @@ internal readonly struct AppIdLookup
         return new(null, FromSession, DifyMetadataMetrics.NoSession, "no session");
     }
 
-    /// <summary>Reads the call's own app id: like a session's, an empty one means untagged.</summary>
-    private static AppIdLookup FromCallValue(DifyMetadataSettings settings, object? value)
+    /// <summary>Reads the call's own app id: like a session's, an empty one means untagged; one deserialized from JSON is
+    /// not the caller's code speaking (a client's request body may have carried it) and is ignored.</summary>
+    private static AppIdLookup? FromCallValue(DifyMetadataSettings settings, object? value)
     {
-        string? appId = value switch
+        string? appId;
+        switch (value)
         {
-            string text => text,
-            long number => number.ToString(CultureInfo.InvariantCulture),
-            int number => number.ToString(CultureInfo.InvariantCulture),
-            Guid guid => guid.ToString("D", CultureInfo.InvariantCulture),
-            JsonElement { ValueKind: JsonValueKind.String } json => json.GetString(),
-            _ => null,
-        };
-
-        if (appId is null)
-        {
-            Log.CallAppIdUnreadable(settings.Logger, value?.GetType().FullName ?? "null");
-            return new(null, FromCall, DifyMetadataMetrics.TaggingFailed, "the call's app id is not a string");
+            case string text:
+                appId = text;
+                break;
+            case sbyte or byte or short or ushort or int or uint or long or ulong:
+                appId = ((IFormattable)value).ToString(null, CultureInfo.InvariantCulture);
+                break;
+            case Guid guid:
+                appId = guid.ToString("D", CultureInfo.InvariantCulture);
+                break;
+            case JsonElement or JsonDocument or JsonNode:
+                Log.CallAppIdFromJsonIgnored(settings.Logger);
+                return null;
+            default:
+                Log.CallAppIdUnreadable(settings.Logger, value?.GetType().FullName ?? "null");
+                return new(null, FromCall, DifyMetadataMetrics.TaggingFailed, "the call's app id is not a string");
         }
 
         return appId.Length == 0

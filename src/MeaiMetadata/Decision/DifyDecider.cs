@@ -47,9 +47,9 @@ internal static class DifyDecider
                     // Options tagged earlier for an app that is not current now: pass on what the caller gave, untagged.
                     sent = prior.CallerInputsOn(options!).ApplyTo(options);
                 }
-                else if (found.Origin == AppIdLookup.FromCall)
+                else if (CallerInputs.HasCallAppId(options))
                 {
-                    // An empty or unreadable call app id: untagged, and the key is not passed on either.
+                    // An empty, unreadable or ignored call app id: the key is not passed on either.
                     sent = CallerInputs.Of(options).ApplyTo(options);
                 }
 
@@ -92,6 +92,10 @@ internal static class DifyDecider
             {
                 sent = Compose(options, request, settings);
             }
+            else if (CallerInputs.HasCallAppId(options))
+            {
+                sent = CallerInputs.Of(options).ApplyTo(options); // a poll carries nothing of the layer's, nor the key
+            }
 
             Report(decision, callerStore, isPoll);
             return request;
@@ -102,8 +106,30 @@ internal static class DifyDecider
         {
             Log.CallerOptionsUnreadable(settings.Logger, ex);
             passOutcome = DifyMetadataMetrics.TaggingFailed;
-            sent = found.AppId is { Length: > 0 } ? WithoutReservedKeysOnTheWire(options, settings, streaming) : options;
+            sent = WithoutCallAppId(found.AppId is { Length: > 0 } ? WithoutReservedKeysOnTheWire(options, settings, streaming) : options);
             return null;
+        }
+    }
+
+    /// <summary>After a failed decision: the options without the call's own app id, which no layer inside receives (the
+    /// caller's options as they are when they cannot be copied).</summary>
+    private static ChatOptions? WithoutCallAppId(ChatOptions? options)
+    {
+        try
+        {
+            if (!CallerInputs.HasCallAppId(options) || options!.Clone() is not { } clone || ReferenceEquals(clone, options))
+            {
+                return options;
+            }
+
+            _ = clone.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty);
+            return clone;
+        }
+#pragma warning disable CA1031 // The caller's own objects failed once already: the request goes as the caller built it.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return options;
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using MeaiMetadata.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -74,9 +75,13 @@ public sealed class AppIdLookupTests : IDisposable
         { "text-id", "text-id" },
         { 42L, "42" },
         { 7, "7" },
+        { (short)-3, "-3" },
+        { (byte)9, "9" },
+        { 7u, "7" },
+        { ulong.MaxValue, "18446744073709551615" },
         { new Guid("0f8fad5b-d9cb-469f-a165-70867728950e"), "0f8fad5b-d9cb-469f-a165-70867728950e" },
-        { JsonDocument.Parse("\"json-id\"").RootElement.Clone(), "json-id" },
         { new string('x', 600), new string('x', 512) },
+        { "a\uD800b", "a\uFFFDb" },
     };
 
     [Theory]
@@ -120,6 +125,82 @@ public sealed class AppIdLookupTests : IDisposable
         Assert.Same(value, options.AdditionalProperties[DifyMetadataKeys.AppIdProperty]);
         Assert.Equal(outcome, Assert.Single(requests.GetMeasurementSnapshot()).Tags["outcome"]);
         Assert.Equal(warns, logs.GetSnapshot().Any(r => r.Level == LogLevel.Warning && r.Message.Contains("System.Object", StringComparison.Ordinal)));
+    }
+
+    public static TheoryData<string> JsonShapes => ["element", "disposed element", "lone surrogate element", "node", "document"];
+
+    [Theory]
+    [MemberData(nameof(JsonShapes))]
+    public async Task CallAppId_FromJson_IsIgnored_TheSessionDecides_KeyNotPassedOn_Warning(string shape)
+    {
+        var disposed = JsonDocument.Parse("\"victim\"");
+        JsonElement disposedElement = disposed.RootElement;
+        disposed.Dispose();
+        object value = shape switch
+        {
+            "element" => JsonDocument.Parse("\"victim\"").RootElement.Clone(),
+            "disposed element" => disposedElement,
+            "lone surrogate element" => JsonDocument.Parse("\"vic\\ud800tim\"").RootElement.Clone(),
+            "node" => JsonValue.Create("victim"),
+            _ => JsonDocument.Parse("\"victim\""),
+        };
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var logs = new FakeLogCollector();
+        using var factory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new FakeLoggerProvider(logs)));
+        var client = new DifyMetadataChatClient(inner, logger: factory.CreateLogger("test"));
+
+        using (DifySession.Begin("signed-in-app"))
+        {
+            await client.GetResponseAsync("hi", new ChatOptions { AdditionalProperties = new() { [DifyMetadataKeys.AppIdProperty] = value } });
+        }
+
+        Assert.Equal("signed-in-app", WireAppId(inner));
+        Assert.False(inner.LastOptions!.AdditionalProperties!.ContainsKey(DifyMetadataKeys.AppIdProperty));
+        Assert.Contains(logs.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("holds JSON", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task CallAppId_InOptionsDeserializedFromAClientsBody_NeverChoosesTheApp()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var client = new DifyMetadataChatClient(inner);
+        ChatOptions fromBody = JsonSerializer.Deserialize<ChatOptions>(
+            """{"additionalProperties":{"dify.app_id":"victim"}}""", AIJsonUtilities.DefaultOptions)!;
+
+        using (DifySession.Begin("authenticated-app"))
+        {
+            await client.GetResponseAsync("hi", fromBody);
+        }
+
+        await client.GetResponseAsync("hi", fromBody);
+
+        Assert.Null(inner.LastOptions!.RawRepresentationFactory); // no session: untagged, not "victim"
+        Assert.False(inner.LastOptions.AdditionalProperties!.ContainsKey(DifyMetadataKeys.AppIdProperty));
+    }
+
+    [Fact]
+    public async Task CallAppId_OnABackgroundPoll_KeyNotPassedOn()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.Responses);
+        var client = new DifyMetadataChatClient(inner);
+        var options = new ChatOptions { ContinuationToken = ResponseContinuationToken.FromBytes(new byte[] { 1, 2, 3 }) }.WithDifyAppId("call-app");
+
+        await client.GetResponseAsync("hi", options);
+
+        Assert.False(inner.LastOptions!.AdditionalProperties?.ContainsKey(DifyMetadataKeys.AppIdProperty) ?? false);
+        Assert.NotNull(inner.LastOptions.ContinuationToken);
+    }
+
+    [Fact]
+    public async Task CallAppId_LayerSwitchedOff_PassesTheCallersOptionsUntouched()
+    {
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        var client = new DifyMetadataChatClient(inner, new DifyMetadataOptions { Enabled = false });
+        var options = new ChatOptions().WithDifyAppId("call-app");
+
+        await client.GetResponseAsync("hi", options);
+
+        Assert.Same(options, inner.LastOptions);
     }
 
     [Theory]
