@@ -63,7 +63,8 @@ public static class DifyTrustedCallers
     /// <param name="claimType">The claim type, for example <c>"role"</c> or <c>"azp"</c>.</param>
     /// <param name="value">The value that marks a trusted service, for example <c>"gateway"</c>.</param>
     /// <returns>The predicate.</returns>
-    /// <remarks>Only identities that are themselves authenticated count. The user is set by authentication: add
+    /// <remarks>Only an authenticated user counts (<c>User.Identity.IsAuthenticated</c>), and of its identities only those that
+    /// are themselves authenticated. The user is set by authentication: add
     /// <c>UseAuthentication()</c> before <c>UseDifyBaggageTrust</c> when you use this predicate.</remarks>
     /// <exception cref="ArgumentException"><paramref name="claimType"/> or <paramref name="value"/> is <see langword="null"/> or empty.</exception>
     public static Func<HttpContext, bool> AuthenticatedService(string claimType, string value)
@@ -72,6 +73,11 @@ public static class DifyTrustedCallers
         ArgumentException.ThrowIfNullOrEmpty(value);
         return context =>
         {
+            if (context.User.Identity?.IsAuthenticated != true)
+            {
+                return false; // like DifyAppIdSources.Claim: an unauthenticated user trusts nothing
+            }
+
             foreach (ClaimsIdentity identity in context.User.Identities)
             {
                 if (identity.IsAuthenticated && identity.HasClaim(c => c.Type == claimType && string.Equals(c.Value, value, StringComparison.Ordinal)))
@@ -93,8 +99,17 @@ public static class DifyTrustedCallers
         return slash > 0
             && IPNetwork.TryParse(cidr, out network)
             && IPAddress.TryParse(cidr[..slash], out IPAddress? address)
+            && IsPlainAddressText(cidr[..slash], address)
             && address.Equals(network.BaseAddress);
     }
+
+    /// <summary>Whether <paramref name="text"/> is an address as people write it: IPv4 as four decimal numbers without
+    /// leading zeros (the parser also reads <c>010.0.0.0</c> as octal 8.0.0.0, <c>0x0a.0.0.0</c>, <c>167772160</c> and
+    /// <c>10.0</c>, legacy forms whose meaning a reader would guess wrong), IPv6 without a zone id.</summary>
+    private static bool IsPlainAddressText(ReadOnlySpan<char> text, IPAddress address) =>
+        address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? text.Contains(':') && !text.Contains('%')
+            : text.SequenceEqual(address.ToString());
 
     private static bool Contains(IPNetwork[] networks, IPAddress address)
     {

@@ -74,6 +74,11 @@ public sealed class DifyTrustedCallersTests
     [InlineData("10.0.0.0")]
     [InlineData("fd00::/129")]
     [InlineData("")]
+    [InlineData("010.0.0.0/8")]   // the parser reads a leading zero as octal: 8.0.0.0/8
+    [InlineData("0x0a.0.0.0/8")]
+    [InlineData("167772160/8")]
+    [InlineData("10.0/8")]
+    [InlineData("fe80::%1/64")]   // a zone id
     public void Networks_BadCidr_ArgumentExceptionNamingIt(string bad)
     {
         ArgumentException error = Assert.Throws<ArgumentException>(() => DifyTrustedCallers.Networks("10.0.0.0/8", bad));
@@ -158,6 +163,16 @@ public sealed class DifyTrustedCallersTests
         Assert.Throws<ArgumentException>(() => DifyTrustedCallers.AuthenticatedService("", "v"));
         Assert.Throws<ArgumentException>(() => DifyTrustedCallers.AuthenticatedService("t", ""));
         Assert.Throws<ArgumentNullException>(() => DifyTrustedCallers.AuthenticatedService(null!, "v"));
+    }
+
+    [Fact]
+    public void AuthenticatedService_UnauthenticatedPrimaryIdentity_AuthenticatedSecondOneWithTheClaim_Untrusted()
+    {
+        var user = new ClaimsPrincipal(new ClaimsIdentity());
+        user.AddIdentity(new ClaimsIdentity([new Claim("role", "gateway")], "secondary"));
+        var context = new DefaultHttpContext { User = user };
+
+        Assert.False(DifyTrustedCallers.AuthenticatedService("role", "gateway")(context));
     }
 
     [Fact]
