@@ -9,8 +9,8 @@ namespace MeaiMetadata.AspNetCore;
 /// <summary>Adds the <see cref="DifySession"/> of each request to minimal API endpoints (a route handler or a route group).</summary>
 public static class DifySessionEndpointConventionBuilderExtensions
 {
-    /// <summary>Runs the route handlers of <paramref name="builder"/>, and the execution of their results, inside
-    /// <c>DifySession.Begin(appId(context))</c>.</summary>
+    /// <summary>Runs the endpoints of <paramref name="builder"/> (their filters, handlers and the writing of their results)
+    /// inside <c>DifySession.Begin(appId(context))</c>.</summary>
     /// <typeparam name="TBuilder">The type of the endpoint convention builder.</typeparam>
     /// <param name="builder">A route handler (<c>app.MapPost(...)</c>) or a route group (<c>app.MapGroup(...)</c>).</param>
     /// <param name="appId">The lookup of a request's app id, for example <c>DifyAppIdSources.Claim("app_id")</c>; never a
@@ -26,24 +26,27 @@ public static class DifySessionEndpointConventionBuilderExtensions
         return builder.WithDifySession(o => o.AppId = appId);
     }
 
-    /// <summary>Runs the route handlers of <paramref name="builder"/>, and the execution of their results, inside a
-    /// <see cref="DifySession"/> for the app id that <see cref="DifySessionOptions.AppId"/> finds.</summary>
+    /// <summary>Runs the endpoints of <paramref name="builder"/> (their filters, handlers and the writing of their results)
+    /// inside a <see cref="DifySession"/> for the app id that <see cref="DifySessionOptions.AppId"/> finds.</summary>
     /// <typeparam name="TBuilder">The type of the endpoint convention builder.</typeparam>
     /// <param name="builder">A route handler (<c>app.MapPost(...)</c>) or a route group (<c>app.MapGroup(...)</c>).</param>
     /// <param name="configure">Sets the options; called once, here.</param>
     /// <returns>The <paramref name="builder"/>.</returns>
     /// <remarks>
     /// <para>
-    /// An endpoint filter: it covers minimal API route handlers (delegates), not MVC controllers or other endpoints, which
-    /// <c>UseDifySession</c> covers. The lookup runs when the endpoint runs, after authentication and authorization.
+    /// A convention that wraps each endpoint's request delegate: it covers minimal API route handlers, route groups and any
+    /// other endpoint built with conventions (<c>MapControllers()</c> too). The lookup runs when the endpoint runs, after
+    /// authentication and authorization.
     /// </para>
     /// <para>
-    /// The session is <see cref="DifySession.Current"/> in the handler and while what it returns is written: an
-    /// <see cref="IResult"/> (also one that calls the model while it writes, such as <c>TypedResults.ServerSentEvents</c>),
-    /// an <see cref="IAsyncEnumerable{T}"/> or any other value serialized as JSON (with the application's JSON options, as
-    /// ASP.NET Core does). It ends when the result has been written, when the handler or the result throws, and at the latest
-    /// when the request ends. A lookup that returns <see langword="null"/> or an empty id, or throws, runs the handler
-    /// as without the filter and logs at Debug why, under the category <c>MeaiMetadata.AspNetCore.DifySessionEndpointFilter</c>.
+    /// The session is <see cref="DifySession.Current"/> in the endpoint's filters, in the handler and while what it returns is
+    /// written (ASP.NET Core writes it as without the session: an <see cref="IResult"/>, also one that calls the model while
+    /// it writes such as <c>TypedResults.ServerSentEvents</c>, an <see cref="IAsyncEnumerable{T}"/>, any value as JSON). It
+    /// ends when the endpoint has run, also when it throws or the request is aborted. A lookup that returns
+    /// <see langword="null"/> or an empty id, or throws, runs the endpoint as without it and logs at Debug why, under the
+    /// category <c>MeaiMetadata.AspNetCore.DifySessionMiddleware</c>.
+    /// With <see cref="DifySessionOptions.PropagateAsBaggage"/>, OpenTelemetry's <c>Baggage.Current</c> carries the app id as
+    /// <c>dify.app_id</c> while the endpoint runs, and is restored after; without it, <c>Baggage.Current</c> is left alone.
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="configure"/> is <see langword="null"/>.</exception>
@@ -66,11 +69,17 @@ public static class DifySessionEndpointConventionBuilderExtensions
             o.AppId = options.AppId;
             o.PropagateAsBaggage = options.PropagateAsBaggage;
         };
-        return builder.AddEndpointFilterFactory((factoryContext, next) =>
+        // The endpoint's whole request delegate (its filters, the handler and the writing of what it returns) runs inside
+        // the session, in one async flow: a result that calls the model while it is written is covered as it is, and
+        // ASP.NET Core writes every result exactly as it would without the session.
+        builder.Add(endpoint =>
         {
-            ILoggerFactory loggerFactory = factoryContext.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
-            var filter = new DifySessionEndpointFilter(DifySessionLookup.Create(copy, loggerFactory.CreateLogger<DifySessionEndpointFilter>()));
-            return invocationContext => filter.InvokeAsync(invocationContext, next);
+            RequestDelegate inner = endpoint.RequestDelegate
+                ?? throw new InvalidOperationException($"The endpoint '{endpoint.DisplayName}' has no request delegate to run inside a DifySession.");
+            ILoggerFactory loggerFactory = endpoint.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            var session = new DifySessionMiddleware(inner, DifySessionLookup.Create(copy, loggerFactory.CreateLogger<DifySessionMiddleware>()));
+            endpoint.RequestDelegate = session.InvokeAsync;
         });
+        return builder;
     }
 }

@@ -13,7 +13,7 @@ namespace MeaiMetadata.AspNetCore.Tests;
 
 public sealed class DifySessionEndpointConventionBuilderExtensionsTests
 {
-    private const string Category = "MeaiMetadata.AspNetCore.DifySessionEndpointFilter";
+    private const string Category = "MeaiMetadata.AspNetCore.DifySessionMiddleware";
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
 
     private static string Describe(DifySession? session) => session is null ? "none" : $"{session.AppId}|{session.PropagatesAsBaggage}";
@@ -162,6 +162,74 @@ public sealed class DifySessionEndpointConventionBuilderExtensionsTests
         Assert.Equal(expected.StatusCode, actual.StatusCode);
         Assert.Equal(expected.Content.Headers.ContentType, actual.Content.Headers.ContentType);
         Assert.Equal(await expected.Content.ReadAsStringAsync(), await actual.Content.ReadAsStringAsync());
+    }
+
+    public static TheoryData<string> DeclaredShapes => ["polymorphic", "source-generated list as IEnumerable", "source-generated async iterator"];
+
+    [Theory]
+    [MemberData(nameof(DeclaredShapes))]
+    public async Task WithDifySession_ResultsOfDeclaredTypes_AreWrittenExactlyAsWithout(string shape)
+    {
+        bool sourceGenerated = shape != "polymorphic";
+        string? seen = null;
+        Delegate handler = shape switch
+        {
+            "polymorphic" => Animal () => new Dog { Name = "rex", Barks = true },
+            "source-generated list as IEnumerable" => IEnumerable<Todo> () => new List<Todo> { new(1, "a"), new(2, "b") },
+            _ => IAsyncEnumerable<Todo> () => Todos(s => seen = s),
+        };
+        await using TestApp app = await TestApp.StartAsync(
+            a =>
+            {
+                a.MapGet("/with", handler).WithDifySession(_ => "app");
+                a.MapGet("/without", handler);
+            },
+            b =>
+            {
+                if (sourceGenerated)
+                {
+                    b.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolver = TodoJsonContext.Default);
+                }
+            });
+
+        using HttpResponseMessage expected = await app.Client.GetAsync("without");
+        using HttpResponseMessage actual = await app.Client.GetAsync("with");
+        Assert.Equal(200, (int)expected.StatusCode);
+        Assert.Equal(expected.StatusCode, actual.StatusCode);
+        Assert.Equal(expected.Content.Headers.ContentType, actual.Content.Headers.ContentType);
+        Assert.Equal(await expected.Content.ReadAsStringAsync(), await actual.Content.ReadAsStringAsync());
+        if (shape == "polymorphic")
+        {
+            Assert.Contains("\"$type\":\"dog\"", await actual.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        else if (shape == "source-generated async iterator")
+        {
+            Assert.Equal("app|False", seen); // the last request, "with": enumerated while written, inside the session
+        }
+
+        static async IAsyncEnumerable<Todo> Todos(Action<string> saw)
+        {
+            await Task.Yield();
+            saw(Describe(DifySession.Current));
+            yield return new Todo(1, "a");
+        }
+    }
+
+    [Fact]
+    public async Task WithDifySession_EndpointFiltersRunInsideTheSession()
+    {
+        string? inFilter = null;
+        await using TestApp app = await TestApp.StartAsync(a =>
+            a.MapGet("/", () => "ok")
+                .AddEndpointFilter(async (c, next) =>
+                {
+                    inFilter = Describe(DifySession.Current);
+                    return await next(c);
+                })
+                .WithDifySession(_ => "app"));
+
+        Assert.Equal("ok", await app.Client.GetStringAsync(""));
+        Assert.Equal("app|False", inFilter);
     }
 
     [Fact]
