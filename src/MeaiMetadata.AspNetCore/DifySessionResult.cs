@@ -40,7 +40,7 @@ internal sealed class DifySessionResult : IResult, INestedHttpResult, IStatusCod
         ArgumentNullException.ThrowIfNull(httpContext);
         try
         {
-            using (DifySession.Begin(_session.AppId, _session.PropagatesAsBaggage))
+            using (DifySessionLookup.BeginSession(_session.AppId, _session.PropagatesAsBaggage))
             {
                 if (_value is IResult result)
                 {
