@@ -44,6 +44,9 @@ public static class DifySessionEndpointConventionBuilderExtensions
     /// ASP.NET Core does). It ends when the result has been written, when the handler or the result throws, and at the latest
     /// when the request ends. A lookup that returns <see langword="null"/> or an empty id, or throws, runs the handler
     /// as without the filter and logs at Debug why, under the category <c>MeaiMetadata.AspNetCore.DifySessionEndpointFilter</c>.
+    /// With <see cref="DifySessionOptions.PropagateAsBaggage"/>, OpenTelemetry's <c>Baggage.Current</c> carries the app id as
+    /// <c>dify.app_id</c> in the handler and while its result is written, and is restored after; without it,
+    /// <c>Baggage.Current</c> is left alone.
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="configure"/> is <see langword="null"/>.</exception>
