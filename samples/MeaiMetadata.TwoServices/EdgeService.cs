@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using MeaiMetadata.AspNetCore;
 using Microsoft.AspNetCore.Builder;
@@ -17,7 +16,7 @@ namespace MeaiMetadata.TwoServices;
 /// <remarks>
 /// Configuration: <c>ApiKeys:N:Key</c> and <c>ApiKeys:N:AppId</c> (the callers), <c>Backend:ServiceKey</c> (the edge's own
 /// key at the backend, sent as <see cref="BackendService.ServiceKeyHeader"/>).
-/// A caller's trace context is not taken either (<see cref="InternetCallerPropagator"/>): each request starts its own trace.
+/// A caller's trace context is not taken either (<see cref="InternetCallerHttpContextFactory"/>): each request starts its own trace.
 /// Middleware order: no caller's baggage is trusted (<c>UseDifyBaggageTrust(_ =&gt; false)</c>: a <c>dify.app_id</c> sent
 /// from the internet is removed before anything reads it), then authentication, then the session from the <c>app_id</c>
 /// claim, which the backend client (<c>AddDifyBaggage()</c>) sends as <c>baggage: dify.app_id=...</c>.
@@ -53,7 +52,7 @@ public static class EdgeService
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "MeaiMetadata.TwoServices.Edge" });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton<DistributedContextPropagator>(new InternetCallerPropagator(DistributedContextPropagator.Current));
+        builder.Services.AddSingleton<IHttpContextFactory, InternetCallerHttpContextFactory>();
 
         builder.Services.AddAuthentication(ApiKeyScheme).AddScheme<ApiKeyAuthenticationOptions, ApiKeyAuthenticationHandler>(ApiKeyScheme, null);
         builder.Services.AddOptions<ApiKeyAuthenticationOptions>(ApiKeyScheme).Configure<IConfiguration>((options, configuration) =>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
-using OpenTelemetry.Context.Propagation;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -12,7 +11,9 @@ namespace MeaiMetadata.TwoServices;
 
 /// <summary>The OpenTelemetry wiring both services share: ASP.NET Core and HttpClient instrumentation, and for a service
 /// that calls a model the Microsoft.Extensions.AI source and meter and the <c>MeaiMetadata</c> meter. No exporter: the
-/// process that hosts a service adds its own (OTLP in production; <see cref="ExportSpans"/> here).</summary>
+/// process that hosts a service adds its own (OTLP in production; <see cref="ExportSpans"/> here). OpenTelemetry's defaults
+/// otherwise, its propagator (trace context and baggage) included: <c>MeaiMetadata.AspNetCore</c> governs the
+/// <c>dify.app_id</c> in OpenTelemetry's <c>Baggage.Current</c> as well as in the header and the request activity.</summary>
 public static class ServiceTelemetry
 {
     /// <summary>The name of the <c>UseOpenTelemetry()</c> chat layer's activity source and meter (its default).</summary>
@@ -27,13 +28,6 @@ public static class ServiceTelemetry
     /// <param name="callsAModel">Whether the service has a chat pipeline, whose source and meters are then added.</param>
     public static void Add(WebApplicationBuilder builder, string serviceName, bool callsAModel)
     {
-        // Baggage is .NET's (Activity.Baggage), not OpenTelemetry's (Baggage.Current). OpenTelemetry's default propagator
-        // (trace context + baggage) would put every incoming baggage item, a caller's dify.app_id included, into
-        // Baggage.Current before any middleware runs, out of reach of UseDifyBaggageTrust, and its HttpClient
-        // instrumentation would replace each outgoing baggage header with Baggage.Current, dropping the one
-        // AddDifyBaggage() wrote. With the trace-context propagator alone, OpenTelemetry leaves baggage to .NET, whose
-        // propagator extracts it into Activity.Baggage and keeps an outgoing baggage header as it is. (Process-wide.)
-        Sdk.SetDefaultTextMapPropagator(new TraceContextPropagator());
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
             .WithTracing(tracing =>

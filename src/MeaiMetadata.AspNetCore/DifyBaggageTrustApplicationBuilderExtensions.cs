@@ -23,17 +23,19 @@ public static class DifyBaggageTrustApplicationBuilderExtensions
     /// For a caller not trusted, the member <c>dify.app_id</c> (case-sensitive, as W3C Baggage keys are; also
     /// percent-encoded or with whitespace around it) is removed from every <c>baggage</c> (and legacy
     /// <c>Correlation-Context</c>) request header, the other members kept as they were and a header left empty dropped,
-    /// and from the baggage of <see cref="System.Diagnostics.Activity.Current"/> and its parents, where ASP.NET Core's
-    /// hosting put the incoming baggage before any middleware ran. <c>UseDifyMetadata()</c>'s <c>AppIdFromBaggage</c> and
-    /// the HTTP clients of the request then see no app id from the caller. Each request stripped logs at Debug and adds 1 to
-    /// the counter <c>dify.baggage.removed</c> (unit <c>{request}</c>) of the <c>MeaiMetadata</c> meter. Trusted callers'
+    /// from the baggage of <see cref="System.Diagnostics.Activity.Current"/> and its parents, where ASP.NET Core's
+    /// hosting put the incoming baggage before any middleware ran, and from OpenTelemetry's <c>OpenTelemetry.Baggage.Current</c>,
+    /// which OpenTelemetry.Instrumentation.AspNetCore fills from the same header before any middleware runs (with
+    /// OpenTelemetry's default propagator) and which OpenTelemetry.Instrumentation.Http writes into the <c>baggage</c> header
+    /// of every outgoing request. The change to <c>Baggage.Current</c> is seen by the rest of the pipeline, the endpoint and
+    /// its outgoing calls. <c>UseDifyMetadata()</c>'s <c>AppIdFromBaggage</c> and the HTTP clients of the request then see no
+    /// app id from the caller. Each request stripped, wherever the item was found, logs once at Debug and adds 1 to the
+    /// counter <c>dify.baggage.removed</c> (unit <c>{request}</c>) of the <c>MeaiMetadata</c> meter. Trusted callers'
     /// requests are not touched.
     /// </para>
     /// <para>
     /// Add it first, before anything that reads baggage or makes LLM calls; only <c>UseForwardedHeaders()</c> or
-    /// <c>UseAuthentication()</c> go before it when the predicate needs what they set. OpenTelemetry's own
-    /// <c>Baggage.Current</c>, which OpenTelemetry.Instrumentation.AspNetCore fills from the same header, is not changed:
-    /// see the package README.
+    /// <c>UseAuthentication()</c> go before it when the predicate needs what they set.
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="app"/> or <paramref name="isTrusted"/> is <see langword="null"/>.</exception>

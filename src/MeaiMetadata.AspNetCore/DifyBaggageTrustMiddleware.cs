@@ -42,12 +42,31 @@ internal sealed class DifyBaggageTrustMiddleware(RequestDelegate next, Func<Http
             fromHeaders |= BaggageMembers.RemoveAppId(context.Request.Headers, name);
         }
 
-        // ASP.NET Core's hosting put the incoming baggage on the request's activity before any middleware ran.
+        // ASP.NET Core's hosting put the incoming baggage on the request's activity, and OpenTelemetry's ASP.NET Core
+        // instrumentation into its Baggage.Current, before any middleware ran. Baggage.Current lives in a holder the request's
+        // flows share, so the removal reaches the endpoint and OpenTelemetry's HttpClient instrumentation.
         bool fromActivity = BaggageMembers.RemoveAppId(Activity.Current);
-        if (fromHeaders || fromActivity)
+        bool fromOpenTelemetry = OpenTelemetryBaggage.RemoveAppId();
+        if (fromHeaders || fromActivity || fromOpenTelemetry)
         {
             metrics.Removed.Add(1);
-            Log.BaggageRemoved(logger, fromHeaders && fromActivity ? "the baggage header and the request activity" : fromHeaders ? "the baggage header" : "the request activity");
+            Log.BaggageRemoved(logger, Where(fromHeaders, fromActivity, fromOpenTelemetry));
         }
+    }
+
+    private static string Where(bool fromHeaders, bool fromActivity, bool fromOpenTelemetry)
+    {
+        string[] places =
+        [
+            .. fromHeaders ? ["the baggage header"] : Array.Empty<string>(),
+            .. fromActivity ? ["the request activity"] : Array.Empty<string>(),
+            .. fromOpenTelemetry ? ["OpenTelemetry's Baggage.Current"] : Array.Empty<string>(),
+        ];
+        return places.Length switch
+        {
+            1 => places[0],
+            2 => $"{places[0]} and {places[1]}",
+            _ => $"{places[0]}, {places[1]} and {places[2]}",
+        };
     }
 }

@@ -57,6 +57,25 @@ internal sealed class DifySessionLookup
             return null;
         }
 
-        return DifySession.Begin(appId, PropagateAsBaggage);
+        return BeginSession(appId, PropagateAsBaggage);
+    }
+
+    /// <summary>Opens <c>DifySession.Begin(appId, propagateAsBaggage)</c>; a propagating session also sets <c>dify.app_id</c>
+    /// in OpenTelemetry's <c>Baggage.Current</c> while it is open (see <see cref="OpenTelemetryBaggage"/>).</summary>
+    /// <returns>A scope that ends the session, and restores OpenTelemetry's baggage, when disposed.</returns>
+    public static IDisposable BeginSession(string appId, bool propagateAsBaggage)
+    {
+        IDisposable session = DifySession.Begin(appId, propagateAsBaggage);
+        return propagateAsBaggage ? new Scopes(OpenTelemetryBaggage.SetAppId(appId), session) : session;
+    }
+
+    /// <summary>Disposes a session and the OpenTelemetry baggage it set, the baggage first.</summary>
+    private sealed class Scopes(IDisposable baggage, IDisposable session) : IDisposable
+    {
+        public void Dispose()
+        {
+            baggage.Dispose();
+            session.Dispose();
+        }
     }
 }

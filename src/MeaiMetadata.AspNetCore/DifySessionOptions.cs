@@ -29,6 +29,20 @@ public sealed class DifySessionOptions
 
     /// <summary>Gets or sets a value indicating whether the request's session carries its app id to other services as the
     /// W3C Baggage item <c>dify.app_id</c> (see <c>DifySession.Begin(string, bool)</c>).</summary>
+    /// <remarks>
+    /// <para>
+    /// When <see langword="true"/>, the session is begun with <c>propagateAsBaggage: true</c> (HTTP clients with
+    /// <c>DifyBaggageHandler</c>, <c>AddDifyBaggage()</c>, send the app id), and while it is open OpenTelemetry's
+    /// <c>OpenTelemetry.Baggage.Current</c> carries <c>dify.app_id</c> = the session's app id (cut to 512 characters), any
+    /// other spelling of that key removed. OpenTelemetry.Instrumentation.Http rewrites the <c>baggage</c> header of every
+    /// outgoing request from <c>Baggage.Current</c> whenever it is not empty, below every handler: so the header still
+    /// carries the session's app id, whatever other members the caller sent; and with that instrumentation, every
+    /// <see cref="HttpClient"/> of the request sends it, also one without the handler (as it sends all of
+    /// OpenTelemetry's baggage). When the session ends, the previous <c>Baggage.Current</c> is restored in the flow where the
+    /// session began, so that work that captured the request's flow no longer sends it either.
+    /// </para>
+    /// <para>When <see langword="false"/>, <c>Baggage.Current</c> is left alone.</para>
+    /// </remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool PropagateAsBaggage { get; set; }
 }

@@ -63,3 +63,53 @@ public sealed class BaggageMembersTests
         Assert.False(BaggageMembers.RemoveAppId(child));
     }
 }
+
+/// <summary>What the propagators that read an incoming <c>baggage</c> header make of the spellings of <c>dify.app_id</c>
+/// that <see cref="BaggageMembers"/> matches: OpenTelemetry's and .NET's default (W3C) keep a key as it was sent, only
+/// trimmed (values they decode); .NET's pre-W3C propagator percent-decodes keys too. The middleware therefore looks for
+/// every spelling, decoded or not, in the header, in <c>Activity.Baggage</c> and in OpenTelemetry's <c>Baggage.Current</c>.</summary>
+public sealed class BaggagePropagatorKeyTests
+{
+    public static TheoryData<string> Spellings => ["dify.app_id", " dify.app_id ", "dify%2Eapp_id", "dify%2eapp_id", "%64ify.app_id"];
+
+    [Theory]
+    [MemberData(nameof(Spellings))]
+    public void OpenTelemetryBaggagePropagator_KeepsTheKeyAsSent_OnlyTrimmed(string key)
+    {
+        var carrier = new Dictionary<string, string> { ["baggage"] = key + "=vic%74im,other=1" };
+
+        OpenTelemetry.Context.Propagation.PropagationContext context = new OpenTelemetry.Context.Propagation.BaggagePropagator()
+            .Extract(default, carrier, (c, name) => c.TryGetValue(name, out string? v) ? [v] : null);
+
+        Assert.Equal(Sorted($"[{key.Trim()}]=[victim]", "[other]=[1]"), Sorted([.. context.Baggage.GetBaggage().Select(b => $"[{b.Key}]=[{b.Value}]")]));
+        Assert.True(BaggageMembers.IsAppIdKey(key.Trim()));
+    }
+
+    [Theory]
+    [MemberData(nameof(Spellings))]
+    public void DotNetDefaultPropagator_KeepsTheKeyAsSent_OnlyTrimmed(string key)
+    {
+        Assert.Equal(Sorted($"[{key.Trim()}]=[victim]", "[other]=[1]"), Extract(DistributedContextPropagator.CreateDefaultPropagator(), key));
+        Assert.Equal(Sorted($"[{key.Trim()}]=[victim]", "[other]=[1]"), Extract(DistributedContextPropagator.CreateW3CPropagator(), key));
+    }
+
+    [Theory]
+    [MemberData(nameof(Spellings))]
+    public void DotNetPreW3CPropagator_DecodesTheKey(string key)
+    {
+        Assert.Equal(Sorted("[dify.app_id]=[victim]", "[other]=[1]"), Extract(DistributedContextPropagator.CreatePreW3CPropagator(), key));
+    }
+
+    private static string Extract(DistributedContextPropagator propagator, string key)
+    {
+        var carrier = new Dictionary<string, string> { ["baggage"] = key + "=vic%74im,other=1" };
+        IEnumerable<KeyValuePair<string, string?>>? baggage = propagator.ExtractBaggage(carrier, (object? c, string name, out string? value, out IEnumerable<string>? values) =>
+        {
+            values = null;
+            value = ((Dictionary<string, string>)c!).GetValueOrDefault(name);
+        });
+        return Sorted([.. baggage!.Select(b => $"[{b.Key}]=[{b.Value}]")]);
+    }
+
+    private static string Sorted(params string[] items) => string.Join("|", items.Order(StringComparer.Ordinal));
+}

@@ -91,10 +91,59 @@ public sealed class EdgeServiceTests(ITestOutputHelper output)
         RecordedRequest received = host.ReceivedFor("members");
         AssertNoVictim(received, "app-4");
 
-        // The backend's own OpenAI request carries its activity's baggage (.NET's propagator): the edge's app id, the caller's
-        // other member, and nothing of the caller's dify.app_id (.NET writes "key = value").
+        // The backend's own OpenAI request carries its baggage (OpenTelemetry's HttpClient instrumentation writes it from
+        // Baggage.Current): the edge's app id, the caller's other member, and nothing of the caller's dify.app_id.
         string[] members = [.. received.Header("baggage")!.Split(',').Select(m => string.Join('=', m.Split('=').Select(p => p.Trim())))];
         Assert.Equal(["dify.app_id=app-4", "tenant.region=eu"], members.Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("tenant.region=eu")]
+    [InlineData("tenant.region=eu,user.tier=gold")]
+    [InlineData("tenant.region=eu;p=1")]
+    public async Task CallerSendsOtherBaggageOnly_OpenAIReceivesItsOwnApp_NotUntagged(string baggage)
+    {
+        // With OpenTelemetry's default propagator, any baggage member makes its HttpClient instrumentation rewrite the
+        // outgoing baggage header from Baggage.Current: the edge's session must be in it, or the backend gets no app id.
+        await using TwoServicesHost host = await TwoServicesHost.StartAsync(s_tenCallers);
+
+        using HttpResponseMessage response = await host.AskAsync("sk-caller-6", "other members", ("baggage", baggage));
+
+        response.EnsureSuccessStatusCode();
+        RecordedRequest received = host.ReceivedFor("other members");
+        Assert.Equal("app-6", received.Metadata?.GetValueOrDefault(DifyMetadataKeys.AppId));
+        Assert.Contains("tenant.region=eu", received.Header("baggage") ?? "", StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string> VictimAmongOtherMembers =>
+    [
+        "tenant.region=eu,dify.app_id=victim,user.tier=gold",
+        "user.tier=gold, %64ify.app_id=victim, tenant.region=eu",
+        "tenant.region=eu,dify%2Eapp_id=victim;p=1,dify.app_id=victim",
+        "dify.app_id=victim,tenant.region=eu,dify.app_id=vic%74im",
+        "tenant.region=eu,dify.app_id=victim;x=y, dify.app_id =victim",
+    ];
+
+    [Theory]
+    [MemberData(nameof(VictimAmongOtherMembers))]
+    public async Task VictimMixedWithOtherMembers_NeverVictim_TheCallersAppAtOpenAI(string baggage)
+    {
+        await using TwoServicesHost host = await TwoServicesHost.StartAsync(s_tenCallers);
+
+        using HttpResponseMessage response = await host.AskAsync("sk-caller-7", "mixed", ("baggage", baggage));
+        using HttpResponseMessage correlation = await host.AskAsync("sk-caller-8", "mixed correlation", ("Correlation-Context", baggage));
+        using HttpResponseMessage direct = await host.CompleteDirectlyAsync("mixed direct", ("baggage", baggage));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, correlation.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, direct.StatusCode);
+        AssertNoVictim(host.ReceivedFor("mixed"), "app-7");
+        AssertNoVictim(host.ReceivedFor("mixed correlation"), "app-8");
+
+        // Straight to the backend (not the edge): untagged, and the backend sends none of it on either.
+        RecordedRequest untrusted = host.ReceivedFor("mixed direct");
+        Assert.Null(untrusted.Metadata);
+        Assert.DoesNotContain("victim", untrusted.Header("baggage") ?? "", StringComparison.Ordinal);
     }
 
     [Theory]

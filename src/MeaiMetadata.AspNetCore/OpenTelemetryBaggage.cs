@@ -1,0 +1,126 @@
+using OpenTelemetry;
+
+namespace MeaiMetadata.AspNetCore;
+
+/// <summary>The item <c>dify.app_id</c> in OpenTelemetry's <see cref="Baggage.Current"/>: removed for an untrusted caller,
+/// set for a session that propagates its app id.</summary>
+/// <remarks>
+/// OpenTelemetry keeps its own copy of the incoming baggage beside .NET's <see cref="System.Diagnostics.Activity.Baggage"/>:
+/// OpenTelemetry.Instrumentation.AspNetCore extracts the <c>baggage</c> header into <see cref="Baggage.Current"/> when the
+/// request starts, before any middleware, and OpenTelemetry.Instrumentation.Http replaces the <c>baggage</c> header of every
+/// outgoing request with it whenever it is not empty, below every <see cref="DelegatingHandler"/> (so also below
+/// <c>DifyBaggageHandler</c>). Both happen only with OpenTelemetry's default propagator (trace context and baggage).
+/// <see cref="Baggage.Current"/> lives in a holder that every flow of the request shares once it exists, so a change made
+/// here is seen by the rest of the pipeline, by the endpoint and by its outgoing calls.
+/// </remarks>
+internal static class OpenTelemetryBaggage
+{
+    /// <summary>The longest app id put in the baggage, as <c>DifyBaggageHandler</c> sends it (OpenAI's metadata value limit).</summary>
+    private const int MaxAppIdLength = 512;
+
+    /// <summary>Removes every item of <see cref="Baggage.Current"/> whose key reads as <c>dify.app_id</c>
+    /// (<see cref="BaggageMembers.IsAppIdKey"/>).</summary>
+    /// <returns>Whether there was any.</returns>
+    public static bool RemoveAppId()
+    {
+        Baggage current = Baggage.Current;
+        if (current.Count == 0)
+        {
+            return false;
+        }
+
+        Baggage stripped = WithoutAppId(current, out bool removed);
+        if (removed)
+        {
+            Baggage.Current = stripped;
+        }
+
+        return removed;
+    }
+
+    /// <summary>Sets <c>dify.app_id</c> in <see cref="Baggage.Current"/> to <paramref name="appId"/> (any other spelling of
+    /// the key removed: the session decides this flow's app) until the returned scope is disposed.</summary>
+    /// <returns>A scope that restores the previous <see cref="Baggage.Current"/> when disposed.</returns>
+    public static IDisposable SetAppId(string appId) => new AppIdScope(appId);
+
+    private static Baggage WithoutAppId(Baggage baggage, out bool removed)
+    {
+        removed = false;
+        Baggage result = baggage;
+        foreach (KeyValuePair<string, string> item in baggage)
+        {
+            if (BaggageMembers.IsAppIdKey(item.Key))
+            {
+                result = result.RemoveBaggage(item.Key);
+                removed = true;
+            }
+        }
+
+        return result;
+    }
+
+    private static string Truncate(string appId)
+    {
+        if (appId.Length <= MaxAppIdLength)
+        {
+            return appId;
+        }
+
+        // Never split a surrogate pair.
+        int length = char.IsHighSurrogate(appId[MaxAppIdLength - 1]) ? MaxAppIdLength - 1 : MaxAppIdLength;
+        return appId[..length];
+    }
+
+    private sealed class AppIdScope : IDisposable
+    {
+        private readonly Baggage _previous;
+        private readonly Baggage _set;
+        private readonly string _appId;
+        private readonly ExecutionContext? _flow;
+        private int _disposed;
+
+        public AppIdScope(string appId)
+        {
+            _appId = Truncate(appId);
+            _previous = Baggage.Current;
+            _set = WithoutAppId(_previous, out _).SetBaggage(DifyMetadataTelemetry.AppIdTag, _appId);
+            Baggage.Current = _set;
+
+            // Captured after the assignment, which creates the baggage holder of this flow if it had none: disposing restores
+            // that holder, whichever flow disposes the scope (an endpoint filter's scope ends in the result's flow, or when
+            // the response is disposed), so that work which captured the session sees it ended there too.
+            _flow = ExecutionContext.Capture();
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
+            if (_flow is null)
+            {
+                Restore(this);
+            }
+            else
+            {
+                ExecutionContext.Run(_flow, static scope => Restore((AppIdScope)scope!), this);
+            }
+        }
+
+        private static void Restore(AppIdScope scope)
+        {
+            Baggage current = Baggage.Current;
+            if (current == scope._set)
+            {
+                Baggage.Current = scope._previous;
+            }
+            else if (current.GetBaggage(DifyMetadataTelemetry.AppIdTag) == scope._appId)
+            {
+                // Something inside the session changed other items: keep them, take back only the app id.
+                Baggage.Current = current.SetBaggage(DifyMetadataTelemetry.AppIdTag, scope._previous.GetBaggage(DifyMetadataTelemetry.AppIdTag));
+            }
+        }
+    }
+}
