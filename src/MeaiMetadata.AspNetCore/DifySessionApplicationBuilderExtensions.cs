@@ -39,7 +39,7 @@ public static class DifySessionApplicationBuilderExtensions
     /// <c>dify.app_id</c> for as long, and is restored after; without it, <c>Baggage.Current</c> is left alone.
     /// </para>
     /// <para>
-    /// A lookup that returns <see langword="null"/> or an empty id, or throws, leaves the request as it would be without the
+    /// A lookup that returns <see langword="null"/>, an empty id or only white space, or throws, leaves the request as it would be without the
     /// middleware (no session, the same response) and logs at Debug why, under the category
     /// <c>MeaiMetadata.AspNetCore.DifySessionMiddleware</c>.
     /// </para>

@@ -43,7 +43,7 @@ public static class DifySessionEndpointConventionBuilderExtensions
     /// written (ASP.NET Core writes it as without the session: an <see cref="IResult"/>, also one that calls the model while
     /// it writes such as <c>TypedResults.ServerSentEvents</c>, an <see cref="IAsyncEnumerable{T}"/>, any value as JSON). It
     /// ends when the endpoint has run, also when it throws or the request is aborted. A lookup that returns
-    /// <see langword="null"/> or an empty id, or throws, runs the endpoint as without it and logs at Debug why, under the
+    /// <see langword="null"/>, an empty id or only white space, or throws, runs the endpoint as without it and logs at Debug why, under the
     /// category <c>MeaiMetadata.AspNetCore.DifySessionMiddleware</c>.
     /// With <see cref="DifySessionOptions.PropagateAsBaggage"/>, OpenTelemetry's <c>Baggage.Current</c> carries the app id as
     /// <c>dify.app_id</c> while the endpoint runs, and is restored after; without it, <c>Baggage.Current</c> is left alone.

@@ -51,9 +51,10 @@ internal sealed class DifySessionLookup
             return null;
         }
 
-        if (string.IsNullOrEmpty(appId))
+        if (string.IsNullOrWhiteSpace(appId))
         {
-            Log.NoAppId(_logger, appId is null ? "the app id lookup returned null" : "the app id lookup returned an empty app id");
+            // A claim or route value of blanks names no app (a misconfigured identity), whatever a session would send.
+            Log.NoAppId(_logger, appId is null ? "the app id lookup returned null" : appId.Length == 0 ? "the app id lookup returned an empty app id" : "the app id lookup returned only white space");
             return null;
         }
 

@@ -76,7 +76,6 @@ internal static class OpenTelemetryBaggage
         private readonly Baggage _previous;
         private readonly Baggage _set;
         private readonly string _appId;
-        private readonly ExecutionContext? _flow;
         private int _disposed;
 
         public AppIdScope(string appId)
@@ -85,27 +84,15 @@ internal static class OpenTelemetryBaggage
             _previous = Baggage.Current;
             _set = WithoutAppId(_previous, out _).SetBaggage(DifyMetadataTelemetry.AppIdTag, _appId);
             Baggage.Current = _set;
-
-            // Captured after the assignment, which creates the baggage holder of this flow if it had none: disposing restores
-            // that holder, whichever flow disposes the scope (an endpoint filter's scope ends in the result's flow, or when
-            // the response is disposed), so that work which captured the session sees it ended there too.
-            _flow = ExecutionContext.Capture();
         }
 
+        /// <remarks>Disposed in the flow that began it (the session's middleware awaits the rest of the pipeline in between),
+        /// whose baggage holder work that captured the session shares: it sees the app id gone too.</remarks>
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            {
-                return;
-            }
-
-            if (_flow is null)
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
                 Restore(this);
-            }
-            else
-            {
-                ExecutionContext.Run(_flow, static scope => Restore((AppIdScope)scope!), this);
             }
         }
 

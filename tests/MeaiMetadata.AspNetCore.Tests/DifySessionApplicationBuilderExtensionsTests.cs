@@ -165,6 +165,7 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
     {
         { "null", "the app id lookup returned null" },
         { "empty", "the app id lookup returned an empty app id" },
+        { "blank", "the app id lookup returned only white space" },
         { "throws", "the app id lookup threw" },
     };
 
@@ -176,6 +177,7 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
         {
             "null" => _ => null,
             "empty" => _ => string.Empty,
+            "blank" => _ => " \t ",
             _ => _ => throw new InvalidOperationException("lookup failed"),
         };
         static void Endpoints(WebApplication a) => a.MapPost("/items", (HttpContext c) =>

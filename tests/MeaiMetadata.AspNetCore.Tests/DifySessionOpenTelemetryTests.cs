@@ -77,7 +77,7 @@ public sealed class DifySessionOpenTelemetryTests
                 using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
                 string inHandler = Members(await http.GetStringAsync(backend.Address));
 
-                // Written after the filter returned: DifySessionResult's own session.
+                // Written after the handler returned: still inside the endpoint's session.
                 return Results.Stream(async body =>
                 {
                     using var later = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
