@@ -27,7 +27,7 @@ public sealed record TwoServicesArguments(bool Help, int Rounds)
     /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>
     public static TwoServicesArguments? Parse(IReadOnlyList<string> args, out string? error)
     {
-        bool help = false;
+        bool help = false, roundsGiven = false;
         int rounds = 1;
         error = null;
         for (int i = 0; i < args.Count; i++)
@@ -37,7 +37,11 @@ public sealed record TwoServicesArguments(bool Help, int Rounds)
                 case "-h" or "--help" or "-?":
                     help = true;
                     break;
+                case "--rounds" when roundsGiven:
+                    error = "--rounds is given twice; give it once.";
+                    return null;
                 case "--rounds":
+                    roundsGiven = true;
                     if (i + 1 >= args.Count)
                     {
                         error = "--rounds needs a number of rounds, e.g. --rounds 3";

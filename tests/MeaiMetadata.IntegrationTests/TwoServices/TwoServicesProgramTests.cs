@@ -77,6 +77,7 @@ public sealed class TwoServicesProgramTests
     [InlineData("not 'x'", "--rounds", "x")]
     [InlineData("not '-1'", "--rounds", "-1")]
     [InlineData("'extra'", "--rounds", "2", "extra")]
+    [InlineData("given twice", "--rounds", "2", "--rounds", "3")]
     public async Task BadArguments_OneLineNamingTheProblem_ExitTwo(string named, params string[] args)
     {
         (int exit, string output, string error) = await RunAsync(args);
