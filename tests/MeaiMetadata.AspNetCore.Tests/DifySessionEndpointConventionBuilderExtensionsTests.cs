@@ -216,6 +216,16 @@ public sealed class DifySessionEndpointConventionBuilderExtensionsTests
     }
 
     [Fact]
+    public async Task WithDifySession_OnMapControllers_ActionsRunInsideTheSession()
+    {
+        await using TestApp app = await TestApp.StartAsync(
+            a => a.MapControllers().WithDifySession(_ => "mvc-app"),
+            b => b.Services.AddControllers().AddApplicationPart(typeof(SessionController).Assembly));
+
+        Assert.Equal("mvc-app", await app.Client.GetStringAsync("mvc"));
+    }
+
+    [Fact]
     public async Task WithDifySession_EndpointFiltersRunInsideTheSession()
     {
         string? inFilter = null;
