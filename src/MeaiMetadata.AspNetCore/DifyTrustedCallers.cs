@@ -118,12 +118,35 @@ public static class DifyTrustedCallers
             : null;
         foreach (IPNetwork network in networks)
         {
-            if (network.Contains(address) || (other is not null && network.Contains(other)))
+            if (InNetwork(network, address) || (other is not null && InNetwork(network, other)))
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>Whether the first <see cref="IPNetwork.PrefixLength"/> bits of <paramref name="address"/> are the network's,
+    /// compared as the bytes they are: <see cref="IPNetwork.Contains"/> also takes an IPv4-mapped address (<c>::ffff:10.1.2.3</c>)
+    /// into an IPv4-compatible network (<c>::10.0.0.0/104</c>), another range.</summary>
+    private static bool InNetwork(IPNetwork network, IPAddress address)
+    {
+        if (network.BaseAddress.AddressFamily != address.AddressFamily)
+        {
+            return false;
+        }
+
+        Span<byte> prefix = stackalloc byte[16], bytes = stackalloc byte[16];
+        _ = network.BaseAddress.TryWriteBytes(prefix, out int length);
+        _ = address.TryWriteBytes(bytes, out _);
+        int bits = network.PrefixLength, whole = bits / 8;
+        if (!prefix[..whole].SequenceEqual(bytes[..whole]))
+        {
+            return false;
+        }
+
+        int rest = bits % 8;
+        return rest == 0 || whole >= length || ((prefix[whole] ^ bytes[whole]) & (0xFF << (8 - rest)) & 0xFF) == 0;
     }
 }

@@ -59,6 +59,23 @@ internal static class OpenTelemetryBaggage
         return result;
     }
 
+    /// <summary>The baggage with <c>dify.app_id</c> as its first item (any other spelling removed): OpenTelemetry's
+    /// propagator writes items in order and stops at 180 items or 8,192 bytes, so an item added last would be the one a
+    /// caller's long baggage pushes out.</summary>
+    private static Baggage WithAppIdFirst(Baggage baggage, string appId)
+    {
+        var items = new Dictionary<string, string>(baggage.Count + 1, StringComparer.OrdinalIgnoreCase) { [DifyMetadataTelemetry.AppIdTag] = appId };
+        foreach (KeyValuePair<string, string> item in baggage)
+        {
+            if (!BaggageMembers.IsAppIdKey(item.Key))
+            {
+                items[item.Key] = item.Value;
+            }
+        }
+
+        return Baggage.Create(items);
+    }
+
     private static string Truncate(string appId)
     {
         if (appId.Length <= MaxAppIdLength)
@@ -82,7 +99,7 @@ internal static class OpenTelemetryBaggage
         {
             _appId = Truncate(appId);
             _previous = Baggage.Current;
-            _set = WithoutAppId(_previous, out _).SetBaggage(DifyMetadataTelemetry.AppIdTag, _appId);
+            _set = WithAppIdFirst(_previous, _appId);
             Baggage.Current = _set;
         }
 

@@ -41,6 +41,30 @@ public sealed class DifySessionOpenTelemetryTests
     }
 
     [Theory]
+    [InlineData(200, 4)]   // more members than OpenTelemetry's propagator writes (180)
+    [InlineData(101, 80)]  // more bytes than it writes (8,192)
+    public async Task UseDifySession_PropagateAsBaggage_CallersLongBaggage_NeverPushesTheAppIdOut(int members, int valueLength)
+    {
+        using TracerProvider tracing = StartOpenTelemetry();
+        await using TestApp backend = await StartBackendAsync();
+        await using TestApp edge = await TestApp.StartAsync(a =>
+        {
+            a.UseDifyBaggageTrust(_ => false);
+            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            a.MapGet("/", async () =>
+            {
+                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                return await http.GetStringAsync(backend.Address);
+            });
+        });
+        string sent = string.Join(",", Enumerable.Range(0, members).Select(i => $"k{i}={new string('v', valueLength)}"));
+
+        string received = await SendAsync(edge, sent);
+
+        Assert.StartsWith("dify.app_id=edge-app,", received, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [MemberData(nameof(CallerBaggage))]
     public async Task UseDifySession_PropagateAsBaggage_RewrittenHeaderCarriesTheSessionsAppId(string sent, string others)
     {

@@ -53,6 +53,13 @@ public sealed class DifyTrustedCallersTests
     [InlineData("2001:db8::5", "2001:db8::/32", true)]
     [InlineData("2001:db9::5", "2001:db8::/32", false)]
     [InlineData("::a01:203", "10.0.0.0/8", false)]          // IPv4-compatible (not mapped) is another address
+    [InlineData("10.1.2.3", "::10.0.0.0/104", false)]      // an IPv4-compatible network is not the mapped one
+    [InlineData("::ffff:10.1.2.3", "::10.0.0.0/104", false)]
+    [InlineData("::a01:203", "::10.0.0.0/104", true)]
+    [InlineData("10.1.2.3", "10.1.2.0/25", true)]
+    [InlineData("10.1.2.200", "10.1.2.0/25", false)]
+    [InlineData("2001:db8:8000::1", "2001:db8:8000::/33", true)]
+    [InlineData("2001:db8::1", "2001:db8:8000::/33", false)]
     public void Networks_AddressForms(string remote, string cidr, bool expected)
     {
         var context = new DefaultHttpContext();

@@ -111,7 +111,7 @@ internal readonly struct AppIdLookup
             case string text:
                 appId = text;
                 break;
-            case sbyte or byte or short or ushort or int or uint or long or ulong:
+            case sbyte or byte or short or ushort or int or uint or long or ulong or nint or nuint or Int128 or UInt128 or System.Numerics.BigInteger:
                 appId = ((IFormattable)value).ToString(null, CultureInfo.InvariantCulture);
                 break;
             case Guid guid:
