@@ -56,6 +56,7 @@ public static class DifySessionEndpointConventionBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
+        OpenTelemetryBaggage.CarryOnEverySend();
 
         var options = new DifySessionOptions();
         configure(options);

@@ -1,4 +1,6 @@
+using MeaiMetadata.Http;
 using OpenTelemetry;
+using OpenTelemetry.Context;
 
 namespace MeaiMetadata.AspNetCore;
 
@@ -36,6 +38,28 @@ internal static class OpenTelemetryBaggage
         }
 
         return removed;
+    }
+
+    /// <summary>OpenTelemetry's slot of <see cref="Baggage.Current"/> (a holder the flows of a request share).</summary>
+    private const string BaggageSlot = "otel.baggage";
+
+    /// <summary>Makes <c>DifyBaggageHandler</c> put the app id of each send's session in OpenTelemetry's baggage too, so
+    /// that the header OpenTelemetry's HTTP instrumentation rewrites names the session of the send, also one the
+    /// application opened itself (a tool working for another app inside a request's session).</summary>
+    public static void CarryOnEverySend() => DifyBaggageHandler.AlsoCarry ??= CarryForThisSend;
+
+    /// <summary>Gives the current flow a baggage of its own whose first item is <c>dify.app_id=<paramref name="appId"/></c>:
+    /// called inside one send's async flow, the change ends with the send and no other flow of the request sees it.</summary>
+    internal static void CarryForThisSend(string appId)
+    {
+        Baggage current = Baggage.Current;
+        if (current.Count == 0)
+        {
+            return; // an empty baggage makes OpenTelemetry leave the handler's header as it is
+        }
+
+        RuntimeContext.SetValue(BaggageSlot, null); // this flow's own holder from here: the shared one stays as it is
+        Baggage.Current = WithAppIdFirst(current, appId);
     }
 
     /// <summary>Sets <c>dify.app_id</c> in <see cref="Baggage.Current"/> to <paramref name="appId"/> (any other spelling of

@@ -41,6 +41,51 @@ public sealed class DifySessionOpenTelemetryTests
     }
 
     [Theory]
+    [InlineData("", true)]
+    [InlineData("tenant.region=eu", true)]
+    [InlineData("tenant.region=eu", false)]
+    public async Task SessionOpenedInCode_InsideTheRequest_ItsCallsCarryItsApp_ThenTheRequestsAgain(string sent, bool requestSession)
+    {
+        using TracerProvider tracing = StartOpenTelemetry();
+        await using TestApp backend = await StartBackendAsync();
+        await using TestApp edge = await TestApp.StartAsync(a =>
+        {
+            a.UseDifyBaggageTrust(_ => false);
+            if (requestSession)
+            {
+                a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            }
+
+            a.MapGet("/", async () =>
+            {
+                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                string inner, alongside, other;
+                using (DifySession.Begin("tool-app", propagateAsBaggage: true))
+                {
+                    inner = await http.GetStringAsync(backend.Address);
+
+                    // Two sessions at once in one request: each call carries its own.
+                    Task<string> otherCall = Task.Run(async () =>
+                    {
+                        using (DifySession.Begin("other-tool", propagateAsBaggage: true))
+                        {
+                            return await http.GetStringAsync(backend.Address);
+                        }
+                    });
+                    alongside = await http.GetStringAsync(backend.Address);
+                    other = await otherCall;
+                }
+
+                string after = await http.GetStringAsync(backend.Address);
+                return string.Join(" / ", new[] { inner, alongside, other, after }.Select(h => h.Split(',')[0]));
+            });
+        });
+
+        string after = requestSession ? "dify.app_id=edge-app" : sent.Length == 0 ? "" : sent;
+        Assert.Equal($"dify.app_id=tool-app / dify.app_id=tool-app / dify.app_id=other-tool / {after}", await SendAsync(edge, sent));
+    }
+
+    [Theory]
     [InlineData(200, 4)]   // more members than OpenTelemetry's propagator writes (180)
     [InlineData(101, 80)]  // more bytes than it writes (8,192)
     public async Task UseDifySession_PropagateAsBaggage_CallersLongBaggage_NeverPushesTheAppIdOut(int members, int valueLength)

@@ -37,30 +37,66 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     {
     }
 
+    /// <summary>Gets or sets what else carries the app id of one send, set by <c>MeaiMetadata.AspNetCore</c>: OpenTelemetry's
+    /// baggage, whose HTTP instrumentation rewrites the <c>baggage</c> header below every handler. It is called inside the
+    /// send's own async flow, so what it changes there ends with the send.</summary>
+    internal static Action<string>? AlsoCarry { get; set; }
+
     /// <inheritdoc />
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        AddBaggage(request);
-        return base.SendAsync(request, cancellationToken);
-    }
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        AddBaggage(request) is { } appId && AlsoCarry is { } carry
+            ? SendCarryingAsync(carry, appId, request, cancellationToken)
+            : base.SendAsync(request, cancellationToken);
 
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        AddBaggage(request);
-        return base.Send(request, cancellationToken);
+        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry)
+        {
+            return base.Send(request, cancellationToken);
+        }
+
+        // Run in a copy of the flow, so that what the carrier changes ends with the send, as in the async path.
+        HttpResponseMessage? response = null;
+        ExecutionContext.Run(ExecutionContext.Capture()!, _ =>
+        {
+            Carry(carry, appId);
+            response = base.Send(request, cancellationToken);
+        }, null);
+        return response!;
+    }
+
+    private async Task<HttpResponseMessage> SendCarryingAsync(Action<string> carry, string appId, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        Carry(carry, appId); // inside this async method: its changes to the flow end with it
+        return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void Carry(Action<string> carry, string appId)
+    {
+        try
+        {
+            carry(appId);
+        }
+#pragma warning disable CA1031 // Another carrier failing must not fail the call: the header still carries the app id.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     /// <summary>Puts the current propagating session's app id on <paramref name="request"/>, keeping its other baggage.</summary>
-    internal static void AddBaggage(HttpRequestMessage request)
+    /// <returns>The app id sent (normalized), or <see langword="null"/> outside a propagating session.</returns>
+    internal static string? AddBaggage(HttpRequestMessage request)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (DifySession.Current is not { PropagatesAsBaggage: true } session || session.AppId.Length == 0)
         {
-            return;
+            return null;
         }
 
-        string appId = Uri.EscapeDataString(MetadataText.Normalize(session.AppId, MetadataLimits.MaxValueLength));
+        string normalized = MetadataText.Normalize(session.AppId, MetadataLimits.MaxValueLength);
+        string appId = Uri.EscapeDataString(normalized);
         var baggage = new System.Text.StringBuilder(DifyMetadataTelemetry.AppIdTag.Length + 1 + appId.Length);
         baggage.Append(DifyMetadataTelemetry.AppIdTag).Append('=').Append(appId);
 
@@ -91,6 +127,7 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         }
 
         _ = request.Headers.TryAddWithoutValidation(HeaderName, baggage.ToString());
+        return normalized;
     }
 
     private static bool IsAppIdMember(string member)
