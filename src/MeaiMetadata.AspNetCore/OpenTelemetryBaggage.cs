@@ -88,7 +88,9 @@ internal static class OpenTelemetryBaggage
     /// caller's long baggage pushes out.</summary>
     private static Baggage WithAppIdFirst(Baggage baggage, string appId)
     {
-        var items = new Dictionary<string, string>(baggage.Count + 1, StringComparer.OrdinalIgnoreCase) { [DifyMetadataTelemetry.AppIdTag] = appId };
+        // Ordinal, as W3C Baggage keys and OpenTelemetry's own items are: DIFY.APP_ID is another member (which must not
+        // overwrite the app id), and Tenant and tenant stay two.
+        var items = new Dictionary<string, string>(baggage.Count + 1, StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = appId };
         foreach (KeyValuePair<string, string> item in baggage)
         {
             if (!BaggageMembers.IsAppIdKey(item.Key))

@@ -86,6 +86,52 @@ public sealed class DifySessionOpenTelemetryTests
     }
 
     [Theory]
+    [InlineData("DIFY.APP_ID=victim,tenant=eu", "dify.app_id=edge-app|DIFY.APP_ID=victim|tenant=eu")]
+    [InlineData("Tenant=x,tenant=y,z=1", "dify.app_id=edge-app|Tenant=x|tenant=y|z=1")]
+    public async Task PropagatingSession_KeysThatDifferInCase_StayOtherMembers_NeverTheAppId(string sent, string expected)
+    {
+        using TracerProvider tracing = StartOpenTelemetry();
+        await using TestApp backend = await StartBackendAsync();
+        await using TestApp edge = await TestApp.StartAsync(a =>
+        {
+            a.UseDifyBaggageTrust(_ => false);
+            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            a.MapGet("/", async () =>
+            {
+                using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                using var plain = new HttpClient();
+                string viaHandler = await withHandler.GetStringAsync(backend.Address);
+                string viaPlain = await plain.GetStringAsync(backend.Address);
+                return string.Join(" ", new[] { viaHandler, viaPlain }.Select(h => string.Join("|", h.Split(',', StringSplitOptions.TrimEntries))));
+            });
+        });
+
+        Assert.Equal(expected + " " + expected, await SendAsync(edge, sent));
+    }
+
+    [Fact]
+    public async Task SyncSend_WithTheFlowSuppressed_StillSends()
+    {
+        using TracerProvider tracing = StartOpenTelemetry();
+        await using TestApp backend = await StartBackendAsync();
+        await using TestApp edge = await TestApp.StartAsync(a =>
+        {
+            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            a.MapGet("/", () =>
+            {
+                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                using (ExecutionContext.SuppressFlow())
+                {
+                    using HttpResponseMessage response = http.Send(new HttpRequestMessage(HttpMethod.Get, backend.Address));
+                    return response.Content.ReadAsStringAsync().Result.Split(',')[0];
+                }
+            });
+        });
+
+        Assert.Equal("dify.app_id=edge-app", await SendAsync(edge, "tenant=eu"));
+    }
+
+    [Theory]
     [InlineData(200, 4)]   // more members than OpenTelemetry's propagator writes (180)
     [InlineData(101, 80)]  // more bytes than it writes (8,192)
     public async Task UseDifySession_PropagateAsBaggage_CallersLongBaggage_NeverPushesTheAppIdOut(int members, int valueLength)

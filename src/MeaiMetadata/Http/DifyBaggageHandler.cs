@@ -40,6 +40,7 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     /// <summary>Gets or sets what else carries the app id of one send, set by <c>MeaiMetadata.AspNetCore</c>: OpenTelemetry's
     /// baggage, whose HTTP instrumentation rewrites the <c>baggage</c> header below every handler. It is called inside the
     /// send's own async flow, so what it changes there ends with the send.</summary>
+    /// <remarks>Called only inside a propagating session, with its app id as sent.</remarks>
     internal static Action<string>? AlsoCarry { get; set; }
 
     /// <inheritdoc />
@@ -51,14 +52,14 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry)
+        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry || ExecutionContext.Capture() is not { } flow)
         {
-            return base.Send(request, cancellationToken);
+            return base.Send(request, cancellationToken); // also when the flow is suppressed: nothing to carry it in
         }
 
         // Run in a copy of the flow, so that what the carrier changes ends with the send, as in the async path.
         HttpResponseMessage? response = null;
-        ExecutionContext.Run(ExecutionContext.Capture()!, _ =>
+        ExecutionContext.Run(flow, _ =>
         {
             Carry(carry, appId);
             response = base.Send(request, cancellationToken);
