@@ -27,6 +27,15 @@ public sealed class DifySessionOpenTelemetryTests
 
     private static string AppId(HttpContext c) => c.Request.Query["app"].ToString();
 
+    /// <summary>An edge that trusts no caller's baggage and runs each request in a propagating session for <c>?app=</c>.</summary>
+    private static Task<TestApp> StartPropagatingEdgeAsync(Func<Task<string>> endpoint) =>
+        TestApp.StartAsync(a =>
+        {
+            a.UseDifyBaggageTrust(_ => false);
+            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            a.MapGet("/", endpoint);
+        });
+
     private static async Task<string> SendAsync(TestApp app, string baggage, string path = "?app=edge-app")
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
@@ -92,18 +101,13 @@ public sealed class DifySessionOpenTelemetryTests
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
-        await using TestApp edge = await TestApp.StartAsync(a =>
+        await using TestApp edge = await StartPropagatingEdgeAsync(async () =>
         {
-            a.UseDifyBaggageTrust(_ => false);
-            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
-            a.MapGet("/", async () =>
-            {
-                using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
-                using var plain = new HttpClient();
-                string viaHandler = await withHandler.GetStringAsync(backend.Address);
-                string viaPlain = await plain.GetStringAsync(backend.Address);
-                return string.Join(" ", new[] { viaHandler, viaPlain }.Select(h => string.Join("|", h.Split(',', StringSplitOptions.TrimEntries))));
-            });
+            using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+            using var plain = new HttpClient();
+            string viaHandler = await withHandler.GetStringAsync(backend.Address);
+            string viaPlain = await plain.GetStringAsync(backend.Address);
+            return string.Join(" ", new[] { viaHandler, viaPlain }.Select(h => string.Join("|", h.Split(',', StringSplitOptions.TrimEntries))));
         });
 
         Assert.Equal(expected + " " + expected, await SendAsync(edge, sent));
@@ -138,15 +142,10 @@ public sealed class DifySessionOpenTelemetryTests
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
-        await using TestApp edge = await TestApp.StartAsync(a =>
+        await using TestApp edge = await StartPropagatingEdgeAsync(async () =>
         {
-            a.UseDifyBaggageTrust(_ => false);
-            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
-            a.MapGet("/", async () =>
-            {
-                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
-                return await http.GetStringAsync(backend.Address);
-            });
+            using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+            return await http.GetStringAsync(backend.Address);
         });
         string sent = string.Join(",", Enumerable.Range(0, members).Select(i => $"k{i}={new string('v', valueLength)}"));
 
@@ -161,16 +160,11 @@ public sealed class DifySessionOpenTelemetryTests
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
-        await using TestApp edge = await TestApp.StartAsync(a =>
+        await using TestApp edge = await StartPropagatingEdgeAsync(async () =>
         {
-            a.UseDifyBaggageTrust(_ => false);
-            a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
-            a.MapGet("/", async () =>
-            {
-                using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
-                using var plain = new HttpClient();
-                return Members(await withHandler.GetStringAsync(backend.Address)) + " " + Members(await plain.GetStringAsync(backend.Address));
-            });
+            using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+            using var plain = new HttpClient();
+            return Members(await withHandler.GetStringAsync(backend.Address)) + " " + Members(await plain.GetStringAsync(backend.Address));
         });
 
         // Also a client without the handler: OpenTelemetry's instrumentation writes Baggage.Current on every request.
