@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.AspNetCore;
 
-/// <summary>The app id lookup of a <see cref="DifySessionOptions"/>, fixed when the middleware or filter is added, and the
+/// <summary>The app id lookup of a <see cref="DifySessionOptions"/>, fixed when the middleware or endpoint convention is added, and the
 /// session it opens for one request.</summary>
 internal sealed class DifySessionLookup
 {
@@ -64,7 +64,7 @@ internal sealed class DifySessionLookup
     /// <summary>Opens <c>DifySession.Begin(appId, propagateAsBaggage)</c>; a propagating session also sets <c>dify.app_id</c>
     /// in OpenTelemetry's <c>Baggage.Current</c> while it is open (see <see cref="OpenTelemetryBaggage"/>).</summary>
     /// <returns>A scope that ends the session, and restores OpenTelemetry's baggage, when disposed.</returns>
-    public static IDisposable BeginSession(string appId, bool propagateAsBaggage)
+    private static IDisposable BeginSession(string appId, bool propagateAsBaggage)
     {
         IDisposable session = DifySession.Begin(appId, propagateAsBaggage);
         return propagateAsBaggage ? new Scopes(OpenTelemetryBaggage.SetAppId(appId), session) : session;
