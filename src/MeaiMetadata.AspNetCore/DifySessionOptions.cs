@@ -6,16 +6,16 @@ namespace MeaiMetadata.AspNetCore;
 /// and <see cref="DifySessionEndpointConventionBuilderExtensions.WithDifySession{TBuilder}(TBuilder, Action{DifySessionOptions})"/>:
 /// where a request's app id comes from, and whether it travels on as W3C Baggage.</summary>
 /// <remarks>
-/// The options are read once, when the middleware or filter is added; changing them later has no effect.
+/// The options are read once, when the middleware or endpoint convention is added; changing them later has no effect.
 /// </remarks>
 public sealed class DifySessionOptions
 {
     /// <summary>Gets or sets the lookup of a request's app id.</summary>
     /// <remarks>
     /// <para>
-    /// It runs once per request, before the rest of the pipeline (the middleware) or the route handler (the filter). A
+    /// It runs once per request, before the rest of the pipeline (the middleware) or the endpoint (<c>WithDifySession</c>). A
     /// non-empty result opens <c>DifySession.Begin(appId, PropagateAsBaggage)</c> for the request; <see langword="null"/>,
-    /// an empty string or an exception answers the request normally, with no session (its LLM calls go out untagged), and
+    /// an empty or blank string or an exception answers the request normally, with no session (its LLM calls go out untagged), and
     /// logs at Debug why.
     /// </para>
     /// <para>
@@ -24,7 +24,7 @@ public sealed class DifySessionOptions
     /// or query string, which any client can set to any app.
     /// </para>
     /// </remarks>
-    /// <value>The default value is <see langword="null"/>; it must be set before the middleware or filter is added.</value>
+    /// <value>The default value is <see langword="null"/>; it must be set before the middleware or endpoint convention is added.</value>
     public Func<HttpContext, string?>? AppId { get; set; }
 
     /// <summary>Gets or sets a value indicating whether the request's session carries its app id to other services as the
