@@ -213,20 +213,15 @@ public sealed class AppIdLookupTests : IDisposable
     public async Task CallAppId_ToolLoopInsideTheLayer_EveryModelRequestAndTheToolsSubRequestCarryIt(bool streaming)
     {
         var wire = new List<(string? App, bool Tool)>();
-        var provider = new ToolCallingClient(wire);
-        IChatClient client = null!;
-        var tool = AIFunctionFactory.Create(
-            async () =>
+        (IChatClient client, AIFunction tool) = ToolCallingClient.Pipeline(wire, async pipeline =>
+        {
+            // The same options passed on: the call's app sticks to them, also inside a session the tool opens.
+            using (DifySession.Begin("tool-session"))
             {
-                // The same options passed on: the call's app sticks to them, also inside a session the tool opens.
-                using (DifySession.Begin("tool-session"))
-                {
-                    ChatResponse sub = await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
-                    return sub.Text;
-                }
-            },
-            "lookup");
-        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+                ChatResponse sub = await pipeline.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
+                return sub.Text;
+            }
+        });
 
         using (DifySession.Begin("outer-session"))
         {
@@ -240,12 +235,8 @@ public sealed class AppIdLookupTests : IDisposable
     public async Task CallAppId_OnASubRequestsOwnOptions_NamesTheSubRequestsApp()
     {
         var wire = new List<(string? App, bool Tool)>();
-        var provider = new ToolCallingClient(wire);
-        IChatClient client = null!;
-        var tool = AIFunctionFactory.Create(
-            async () => (await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options!.Clone().WithDifyAppId("sub-app"))).Text,
-            "lookup");
-        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+        (IChatClient client, AIFunction tool) = ToolCallingClient.Pipeline(wire, async pipeline =>
+            (await pipeline.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options!.Clone().WithDifyAppId("sub-app"))).Text);
 
         await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] }.WithDifyAppId("call-app"));
 

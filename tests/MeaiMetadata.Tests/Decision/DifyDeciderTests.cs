@@ -90,19 +90,14 @@ public sealed class DifyDeciderTests : IDisposable
     public async Task NestedSessionInATool_SubRequestCarriesTheInnerApp_OuterRequestsTheOuterApp(bool streaming)
     {
         var wire = new List<(string? App, bool Tool)>();
-        var provider = new ToolCallingClient(wire);
-        IChatClient client = null!;
-        var tool = AIFunctionFactory.Create(
-            async () =>
+        (IChatClient client, AIFunction tool) = ToolCallingClient.Pipeline(wire, async pipeline =>
+        {
+            using (DifySession.Begin("sub-app"))
             {
-                using (DifySession.Begin("sub-app"))
-                {
-                    ChatResponse sub = await client.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
-                    return sub.Text;
-                }
-            },
-            "lookup");
-        client = new ChatClientBuilder(provider).UseDifyMetadata().UseFunctionInvocation().Build();
+                ChatResponse sub = await pipeline.GetResponseAsync("sub question", FunctionInvokingChatClient.CurrentContext!.Options);
+                return sub.Text;
+            }
+        });
 
         using (DifySession.Begin("outer-app"))
         {

@@ -10,6 +10,17 @@ public sealed class ToolCallingClient(List<(string? App, bool Tool)> wire) : ICh
 {
     private static readonly OpenAIStandInClient s_provider = new(StandInApi.ChatCompletions);
 
+    /// <summary>Builds <c>.UseDifyMetadata().UseFunctionInvocation()</c> over a stand-in that records into
+    /// <paramref name="wire"/>, and the tool <c>lookup</c>, which runs <paramref name="tool"/> with that pipeline (to send a
+    /// sub-request through it).</summary>
+    public static (IChatClient Client, AIFunction Tool) Pipeline(List<(string? App, bool Tool)> wire, Func<IChatClient, Task<string>> tool)
+    {
+        IChatClient client = null!;
+        AIFunction function = AIFunctionFactory.Create(() => tool(client), "lookup");
+        client = new ChatClientBuilder(new ToolCallingClient(wire)).UseDifyMetadata().UseFunctionInvocation().Build();
+        return (client, function);
+    }
+
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var raw = options?.RawRepresentationFactory?.Invoke(this) as ChatCompletionOptions;
