@@ -47,10 +47,9 @@ internal static class DifyDecider
                     // Options tagged earlier for an app that is not current now: pass on what the caller gave, untagged.
                     sent = prior.CallerInputsOn(options!).ApplyTo(options);
                 }
-                else if (CallerInputs.HasCallAppId(options))
+                else
                 {
-                    // An empty, unreadable or ignored call app id: the key is not passed on either.
-                    sent = CallerInputs.Of(options).ApplyTo(options);
+                    sent = WithoutCallAppId(options); // an empty, unreadable or ignored call app id is not passed on either
                 }
 
                 return null;
@@ -67,11 +66,7 @@ internal static class DifyDecider
                 // Tagged for this app and this provider already (an outer layer, or the same options passing again): one
                 // set of tags, reported once, by the request that made them.
                 Log.AlreadyTagged(settings.Logger);
-                if (CallerInputs.HasCallAppId(options))
-                {
-                    sent = CallerInputs.Of(options).ApplyTo(options);
-                }
-
+                sent = WithoutCallAppId(options);
                 return null;
             }
 
@@ -92,9 +87,9 @@ internal static class DifyDecider
             {
                 sent = Compose(options, request, settings);
             }
-            else if (CallerInputs.HasCallAppId(options))
+            else
             {
-                sent = CallerInputs.Of(options).ApplyTo(options); // a poll carries nothing of the layer's, nor the key
+                sent = WithoutCallAppId(options); // a poll carries nothing of the layer's, nor the key
             }
 
             Report(decision, callerStore, isPoll);
@@ -106,32 +101,25 @@ internal static class DifyDecider
         {
             Log.CallerOptionsUnreadable(settings.Logger, ex);
             passOutcome = DifyMetadataMetrics.TaggingFailed;
-            sent = WithoutCallAppId(found.AppId is { Length: > 0 } ? WithoutReservedKeysOnTheWire(options, settings, streaming) : options);
+            sent = found.AppId is { Length: > 0 } ? WithoutReservedKeysOnTheWire(options, settings, streaming) : options;
+            try
+            {
+                sent = WithoutCallAppId(sent);
+            }
+#pragma warning disable CA1031 // The caller's own objects failed once already: the request goes as the caller built it.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
             return null;
         }
     }
 
-    /// <summary>After a failed decision: the options without the call's own app id, which no layer inside receives (the
-    /// caller's options as they are when they cannot be copied).</summary>
-    private static ChatOptions? WithoutCallAppId(ChatOptions? options)
-    {
-        try
-        {
-            if (!CallerInputs.HasCallAppId(options) || options!.Clone() is not { } clone || ReferenceEquals(clone, options))
-            {
-                return options;
-            }
-
-            _ = clone.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty);
-            return clone;
-        }
-#pragma warning disable CA1031 // The caller's own objects failed once already: the request goes as the caller built it.
-        catch (Exception)
-#pragma warning restore CA1031
-        {
-            return options;
-        }
-    }
+    /// <summary>The options without the call's own app id (a clone), which no layer inside receives; the caller's options
+    /// when they carry none.</summary>
+    private static ChatOptions? WithoutCallAppId(ChatOptions? options) =>
+        CallerInputs.HasCallAppId(options) ? CallerInputs.Of(options).ApplyTo(options) : options;
 
     /// <summary>After a failed decision for a known app: the caller's raw options still lose any <c>dify_app_id</c>/
     /// <c>dify_source</c> of their own (no channel carries an app the layer did not choose); anything else goes as given.</summary>
