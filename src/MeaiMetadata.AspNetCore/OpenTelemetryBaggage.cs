@@ -1,4 +1,5 @@
 using MeaiMetadata.Http;
+using MeaiMetadata.Tagging;
 using OpenTelemetry;
 using OpenTelemetry.Context;
 
@@ -17,8 +18,6 @@ namespace MeaiMetadata.AspNetCore;
 /// </remarks>
 internal static class OpenTelemetryBaggage
 {
-    /// <summary>The longest app id put in the baggage, as <c>DifyBaggageHandler</c> sends it (OpenAI's metadata value limit).</summary>
-    private const int MaxAppIdLength = 512;
 
     /// <summary>Removes every item of <see cref="Baggage.Current"/> whose key reads as <c>dify.app_id</c>
     /// (<see cref="BaggageMembers.IsAppIdKey"/>).</summary>
@@ -102,18 +101,6 @@ internal static class OpenTelemetryBaggage
         return Baggage.Create(items);
     }
 
-    private static string Truncate(string appId)
-    {
-        if (appId.Length <= MaxAppIdLength)
-        {
-            return appId;
-        }
-
-        // Never split a surrogate pair.
-        int length = char.IsHighSurrogate(appId[MaxAppIdLength - 1]) ? MaxAppIdLength - 1 : MaxAppIdLength;
-        return appId[..length];
-    }
-
     private sealed class AppIdScope : IDisposable
     {
         private readonly Baggage _previous;
@@ -123,7 +110,7 @@ internal static class OpenTelemetryBaggage
 
         public AppIdScope(string appId)
         {
-            _appId = Truncate(appId);
+            _appId = MetadataText.Normalize(appId, MetadataLimits.MaxValueLength); // as DifyBaggageHandler sends it
             _previous = Baggage.Current;
             _set = WithAppIdFirst(_previous, _appId);
             Baggage.Current = _set;
