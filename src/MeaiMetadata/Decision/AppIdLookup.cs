@@ -93,7 +93,7 @@ internal readonly struct AppIdLookup
                 : new(appId, FromResolver, null, null);
         }
 
-        if (settings.AppIdFromBaggage && Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag) is { Length: > 0 } fromBaggage)
+        if (settings.AppIdFromBaggage && ActivityBaggage.Find(Activity.Current, DifyMetadataTelemetry.AppIdTag) is { Length: > 0 } fromBaggage)
         {
             return new(fromBaggage, FromBaggage, null, null);
         }
