@@ -62,7 +62,7 @@ public static class Check
         }
     }
 
-    private static InvalidOperationException Fail(string message)
+    public static InvalidOperationException Fail(string message)
     {
         s_failures.Enqueue(message);
         return new InvalidOperationException(message);
