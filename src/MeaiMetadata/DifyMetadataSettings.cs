@@ -10,6 +10,11 @@ namespace MeaiMetadata;
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one client layer applies it.</summary>
 internal sealed class DifyMetadataSettings
 {
+    // The mapping that serves the provider client asked about last, streaming and not: a layer always asks about its own
+    // inner client, whose GetService answers do not change (MEAI's own layers read them once, when built).
+    private MappingAnswer? _lastNonStreaming;
+    private MappingAnswer? _lastStreaming;
+
     private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataMetrics metrics)
     {
         GatewayHeaders = gatewayHeaders;
@@ -114,8 +119,22 @@ internal sealed class DifyMetadataSettings
     /// <summary>Records one request's outcome.</summary>
     public void Count(string outcome, string? appId = null) => Metrics.RecordRequest(outcome, appId, MaxMetricAppIds);
 
-    /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>
+    /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>; the answer
+    /// for the client asked last is kept (a layer always asks about its own inner client).</summary>
     public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming)
+    {
+        ref MappingAnswer? last = ref streaming ? ref _lastStreaming : ref _lastNonStreaming;
+        if (last is { } answer && ReferenceEquals(answer.Client, providerClient))
+        {
+            return answer.Mapping;
+        }
+
+        DifyProviderMapping? found = FindMapping(providerClient, streaming);
+        last = new MappingAnswer(providerClient, found);
+        return found;
+    }
+
+    private DifyProviderMapping? FindMapping(IChatClient providerClient, bool streaming)
     {
         foreach (DifyProviderMapping mapping in ProviderMappings)
         {
@@ -142,3 +161,6 @@ internal sealed class DifyMetadataSettings
         return null;
     }
 }
+
+/// <summary>Which mapping serves a provider client (<see langword="null"/>: none).</summary>
+internal sealed record MappingAnswer(IChatClient Client, DifyProviderMapping? Mapping);

@@ -74,7 +74,11 @@ internal readonly struct CallerInputs(
         result.RawRepresentationFactory = Factory;
         Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
         Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);
-        _ = result.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty);
+        if (options?.AdditionalProperties is { Count: > 0 })
+        {
+            _ = result.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty); // only a clone of the caller's can hold it
+        }
+
         return result;
 
         static void Set(ChatOptions options, string key, bool has, object? value)

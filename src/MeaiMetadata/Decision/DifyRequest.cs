@@ -167,15 +167,18 @@ internal sealed class DifyRequest
         }
 
         // The caller's factory runs first and its exceptions reach the caller unchanged, as without this layer.
-        object? callerRaw;
-        t_building = this;
-        try
+        object? callerRaw = null;
+        if (Caller.Factory is { } callerFactory)
         {
-            callerRaw = Caller.Factory?.Invoke(providerClient);
-        }
-        finally
-        {
-            t_building = null;
+            t_building = this;
+            try
+            {
+                callerRaw = callerFactory(providerClient);
+            }
+            finally
+            {
+                t_building = null;
+            }
         }
 
         if (Decision.Session is { IsEnded: true })
