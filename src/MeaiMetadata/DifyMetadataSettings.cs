@@ -12,8 +12,8 @@ internal sealed class DifyMetadataSettings
 {
     // The mapping that serves the provider client asked about last, streaming and not: a layer always asks about its own
     // inner client, whose GetService answers do not change (MEAI's own layers read them once, when built).
-    private MappingAnswer? _lastNonStreaming;
-    private MappingAnswer? _lastStreaming;
+    private ProviderAnswer? _lastNonStreaming;
+    private ProviderAnswer? _lastStreaming;
 
     private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataMetrics metrics)
     {
@@ -119,18 +119,21 @@ internal sealed class DifyMetadataSettings
     /// <summary>Records one request's outcome.</summary>
     public void Count(string outcome, string? appId = null) => Metrics.RecordRequest(outcome, appId, MaxMetricAppIds);
 
-    /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>; the answer
-    /// for the client asked last is kept (a layer always asks about its own inner client).</summary>
-    public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming)
+    /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>
+    public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming) => ProviderFor(providerClient, streaming).Mapping;
+
+    /// <summary>Returns what this layer needs to know of <paramref name="providerClient"/>; the answer for the client asked
+    /// last is kept (a layer always asks about its own inner client).</summary>
+    public ProviderAnswer ProviderFor(IChatClient providerClient, bool streaming)
     {
-        ref MappingAnswer? last = ref streaming ? ref _lastStreaming : ref _lastNonStreaming;
+        ref ProviderAnswer? last = ref streaming ? ref _lastStreaming : ref _lastNonStreaming;
         if (last is { } answer && ReferenceEquals(answer.Client, providerClient))
         {
-            return answer.Mapping;
+            return answer;
         }
 
-        DifyProviderMapping? found = FindMapping(providerClient, streaming);
-        last = new MappingAnswer(providerClient, found);
+        var found = new ProviderAnswer(providerClient, FindMapping(providerClient, streaming), OpenAIProviderClients.Is(providerClient));
+        last = found;
         return found;
     }
 
@@ -162,5 +165,7 @@ internal sealed class DifyMetadataSettings
     }
 }
 
-/// <summary>Which mapping serves a provider client (<see langword="null"/>: none).</summary>
-internal sealed record MappingAnswer(IChatClient Client, DifyProviderMapping? Mapping);
+/// <summary>What a layer knows of the client inside it: the mapping that serves it (<see langword="null"/>: none), and
+/// whether the client reads none of the <c>AdditionalProperties</c> entries the layer writes (it is
+/// Microsoft.Extensions.AI.OpenAI's own client, see <see cref="OpenAIProviderClients"/>).</summary>
+internal sealed record ProviderAnswer(IChatClient Client, DifyProviderMapping? Mapping, bool IgnoresAdditionalProperties);

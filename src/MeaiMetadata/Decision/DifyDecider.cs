@@ -56,7 +56,8 @@ internal static class DifyDecider
             }
 
             string appId = MetadataText.Normalize(found.AppId, MetadataLimits.MaxValueLength);
-            DifyProviderMapping? mapping = settings.MappingFor(innerClient, streaming);
+            ProviderAnswer provider = settings.ProviderFor(innerClient, streaming);
+            DifyProviderMapping? mapping = provider.Mapping;
             if (prior is not null &&
                 string.Equals(prior.Decision.AppId, appId, StringComparison.Ordinal) &&
                 ReferenceEquals(prior.Decision.Mapping, mapping) &&
@@ -85,7 +86,7 @@ internal static class DifyDecider
             var request = new DifyRequest(decision, settings, caller);
             if (!isPoll)
             {
-                sent = Compose(options, request, settings);
+                sent = Compose(options, request, settings, provider.IgnoresAdditionalProperties);
             }
             else
             {
@@ -162,7 +163,12 @@ internal static class DifyDecider
     }
 
     /// <summary>The options that carry the decision: the raw-options factory and the <c>AdditionalProperties</c> channel.</summary>
-    private static ChatOptions? Compose(ChatOptions? options, DifyRequest request, DifyMetadataSettings settings)
+    /// <param name="options">The caller's options.</param>
+    /// <param name="request">The request.</param>
+    /// <param name="settings">The layer's settings.</param>
+    /// <param name="unread">Whether the client inside reads none of the channel's entries (Microsoft.Extensions.AI.OpenAI's
+    /// own client): then the channel is written only to correct what the caller put in it.</param>
+    private static ChatOptions? Compose(ChatOptions? options, DifyRequest request, DifyMetadataSettings settings, bool unread)
     {
         DifyRequestDecision decision = request.Decision;
         CallerInputs caller = request.Caller;
@@ -176,7 +182,9 @@ internal static class DifyDecider
             request.FactoryInstalled = true;
         }
 
-        if (decision.IsTagged && settings.AdditionalPropertiesEnabled)
+        // Nothing inside reads the channel and the caller gave it nothing: the raw options alone carry the decision.
+        bool channel = settings.AdditionalPropertiesEnabled && (!unread || caller.HasMetadata || caller.HasStore);
+        if (decision.IsTagged && channel)
         {
             IReadOnlyDictionary<string, string> metadata = caller.HasMetadata ? MergeCallerMetadata(caller.Metadata, decision) : MetadataPairs(decision);
             target = target.WithMetadata(metadata);

@@ -63,6 +63,32 @@ public sealed class DifyMetadataWireTests : IClassFixture<FakeOpenAIServerFixtur
 
     [Theory]
     [MemberData(nameof(AllPaths))]
+    public async Task ProviderClient_IgnoresTheAdditionalPropertiesEntries(WireApi api, bool streaming)
+    {
+        // Microsoft.Extensions.AI.OpenAI's own clients read neither entry the layer's AdditionalProperties channel writes,
+        // which is why an innermost layer over one writes only the raw options (OpenAIProviderClients). Were a version to
+        // start reading them, this test would say so.
+        IChatClient provider = OpenAIPipeline.ProviderClient(_server, api);
+        var options = new ChatOptions
+        {
+            AdditionalProperties = new()
+            {
+                ["metadata"] = new Dictionary<string, string> { ["dify_app_id"] = "from-properties" },
+                ["store"] = true,
+            },
+        };
+
+        await OpenAIPipeline.SendAsync(provider, streaming, options);
+
+        RecordedRequest wire = Assert.Single(_server.Requests);
+        Assert.Equal(200, wire.StatusCode);
+        Assert.Null(wire.Metadata);
+        Assert.Null(wire.Store);
+        Assert.DoesNotContain("from-properties", wire.Body, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
     public async Task CallAppId_WinsOverTheSession_OnTheWire_NoStrayField(WireApi api, bool streaming)
     {
         IChatClient client = OpenAIPipeline.Tagged(_server, api);

@@ -597,6 +597,72 @@ public sealed class DifyDeciderTests : IDisposable
         public override int GetHashCode() => throw new InvalidOperationException("hostile GetHashCode");
     }
 
+    // ---- the AdditionalProperties channel when nothing inside the layer reads it ----
+
+    public static TheoryData<StandInApi, bool> BothApis => AllPaths;
+
+    private static IChatClient RealOpenAIClient(StandInApi api) => api == StandInApi.ChatCompletions
+        ? new ChatClient("gpt-4o-mini", new System.ClientModel.ApiKeyCredential("k")).AsIChatClient()
+        : new ResponsesClient(new System.ClientModel.ApiKeyCredential("k")).AsIChatClient("gpt-4o-mini");
+
+    private static ChatOptions? DecideOver(IChatClient inner, ChatOptions? options, bool streaming)
+    {
+        DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.NotNull(MeaiMetadata.Decision.DifyDecider.Decide(settings, inner, options, streaming, out ChatOptions? sent, out _));
+        return sent;
+    }
+
+    [Theory]
+    [MemberData(nameof(BothApis))]
+    public void InnermostOverTheOpenAIClient_NoChannelWritten_TheRawOptionsCarryTheDecision(StandInApi api, bool streaming)
+    {
+        // Microsoft.Extensions.AI.OpenAI's own client reads neither entry (pinned on the wire by DifyMetadataWireTests):
+        // with nothing else inside, the layer writes what the recipe writes, the factory.
+        IChatClient provider = RealOpenAIClient(api);
+        using IDisposable session = DifySession.Begin("inner-app");
+
+        ChatOptions sent = DecideOver(provider, null, streaming)!;
+
+        Assert.Null(sent.AdditionalProperties);
+        object? raw = sent.RawRepresentationFactory!(provider);
+        Assert.Equal("inner-app", RawMetadata.Of(raw)["dify_app_id"]);
+        Assert.True(RawMetadata.StoreOf(raw));
+    }
+
+    [Theory]
+    [MemberData(nameof(BothApis))]
+    public void InnermostOverTheOpenAIClient_CallerEntries_AreStillCorrected(StandInApi api, bool streaming)
+    {
+        // What the caller put in the channel is still made the layer's: no dify_app_id the layer did not choose, and the
+        // caller's store flag as decided.
+        IChatClient provider = RealOpenAIClient(api);
+        var options = new ChatOptions { AdditionalProperties = new() { ["metadata"] = new Dictionary<string, string> { ["dify_app_id"] = "victim", ["team"] = "a" } } };
+        using IDisposable session = DifySession.Begin("inner-app");
+
+        ChatOptions sent = DecideOver(provider, options, streaming)!;
+
+        var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(sent.AdditionalProperties!["metadata"]);
+        Assert.Equal("inner-app", metadata["dify_app_id"]);
+        Assert.Equal("a", metadata["team"]);
+        Assert.Equal(true, sent.AdditionalProperties["store"]);
+        Assert.Equal("victim", ((Dictionary<string, string>)options.AdditionalProperties["metadata"]!)["dify_app_id"]); // the caller's, untouched
+    }
+
+    [Theory]
+    [MemberData(nameof(BothApis))]
+    public void LayerBetween_TheChannelIsWritten(StandInApi api, bool streaming)
+    {
+        // Any layer inside (here a pass-through over the same client) may read the channel: it gets the decision.
+        IChatClient between = new ChatClientBuilder(RealOpenAIClient(api)).Use((messages, options, next, token) => next(messages, options, token)).Build();
+        using IDisposable session = DifySession.Begin("inner-app");
+
+        ChatOptions sent = DecideOver(between, null, streaming)!;
+
+        var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(sent.AdditionalProperties!["metadata"]);
+        Assert.Equal("inner-app", metadata["dify_app_id"]);
+        Assert.Equal(true, sent.AdditionalProperties["store"]);
+    }
+
     private sealed class HostileOptions : ChatOptions
     {
         public override ChatOptions Clone() => throw new InvalidOperationException("hostile Clone");
