@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Decision;
 using MeaiMetadata.Gateways;
+using MeaiMetadata.Providers;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -39,6 +40,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _optionsSubscription;
 
+    // Whether the inner client is Microsoft.Extensions.AI.OpenAI's own, which reads no AdditionalProperties entry of ours.
+    private readonly bool _innerIgnoresProperties;
+
     // Replaced as a whole when options change, so a request always sees one consistent snapshot.
     private volatile DifyMetadataSettings _settings;
 
@@ -58,6 +62,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
+        _innerIgnoresProperties = OpenAIProviderClients.Is(innerClient);
         _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, _metrics);
     }
 
@@ -88,6 +93,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         string name = optionsName ?? Options.DefaultName;
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
+        _innerIgnoresProperties = OpenAIProviderClients.Is(innerClient);
         DifyMetadataOptions current = options.Get(name);
         _settings = Snapshot(current.RefusedFor ?? current, configure); // a refused change: the options before it
         _optionsSubscription = options.OnChange((changed, changedName) =>
@@ -115,7 +121,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: false, out ChatOptions? sent, out string? outcome);
+        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: false, out ChatOptions? sent, out string? outcome, _innerIgnoresProperties);
         if (request is null)
         {
             if (outcome is null)
@@ -148,7 +154,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: true, out ChatOptions? sent, out string? outcome);
+        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: true, out ChatOptions? sent, out string? outcome, _innerIgnoresProperties);
         if (request is null)
         {
             if (outcome is null)

@@ -10,11 +10,6 @@ namespace MeaiMetadata;
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one client layer applies it.</summary>
 internal sealed class DifyMetadataSettings
 {
-    // The mapping that serves the provider client asked about last, streaming and not: a layer always asks about its own
-    // inner client, whose GetService answers do not change (MEAI's own layers read them once, when built).
-    private ProviderAnswer? _lastNonStreaming;
-    private ProviderAnswer? _lastStreaming;
-
     private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataMetrics metrics)
     {
         GatewayHeaders = gatewayHeaders;
@@ -120,24 +115,7 @@ internal sealed class DifyMetadataSettings
     public void Count(string outcome, string? appId = null) => Metrics.RecordRequest(outcome, appId, MaxMetricAppIds);
 
     /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>
-    public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming) => ProviderFor(providerClient, streaming).Mapping;
-
-    /// <summary>Returns what this layer needs to know of <paramref name="providerClient"/>; the answer for the client asked
-    /// last is kept (a layer always asks about its own inner client).</summary>
-    public ProviderAnswer ProviderFor(IChatClient providerClient, bool streaming)
-    {
-        ref ProviderAnswer? last = ref streaming ? ref _lastStreaming : ref _lastNonStreaming;
-        if (last is { } answer && ReferenceEquals(answer.Client, providerClient))
-        {
-            return answer;
-        }
-
-        var found = new ProviderAnswer(providerClient, FindMapping(providerClient, streaming), OpenAIProviderClients.Is(providerClient));
-        last = found;
-        return found;
-    }
-
-    private DifyProviderMapping? FindMapping(IChatClient providerClient, bool streaming)
+    public DifyProviderMapping? MappingFor(IChatClient providerClient, bool streaming)
     {
         foreach (DifyProviderMapping mapping in ProviderMappings)
         {
@@ -164,8 +142,3 @@ internal sealed class DifyMetadataSettings
         return null;
     }
 }
-
-/// <summary>What a layer knows of the client inside it: the mapping that serves it (<see langword="null"/>: none), and
-/// whether the client reads none of the <c>AdditionalProperties</c> entries the layer writes (it is
-/// Microsoft.Extensions.AI.OpenAI's own client, see <see cref="OpenAIProviderClients"/>).</summary>
-internal sealed record ProviderAnswer(IChatClient Client, DifyProviderMapping? Mapping, bool IgnoresAdditionalProperties);

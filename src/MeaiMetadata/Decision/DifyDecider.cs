@@ -21,9 +21,12 @@ internal static class DifyDecider
     /// <param name="sent">The options to pass on: the caller's own instance, or a clone that carries the decision.</param>
     /// <param name="passOutcome">For a request without a decision, the outcome to count it with; <see langword="null"/>
     /// when another layer's request reports it.</param>
+    /// <param name="innerIgnoresProperties">Whether <paramref name="innerClient"/> reads none of the <c>AdditionalProperties</c>
+    /// entries the layer writes (it is Microsoft.Extensions.AI.OpenAI's own client, <see cref="OpenAIProviderClients"/>).</param>
     /// <returns>The request of a known app, or <see langword="null"/> when there is none to decide here.</returns>
     public static DifyRequest? Decide(
-        DifyMetadataSettings settings, IChatClient innerClient, ChatOptions? options, bool streaming, out ChatOptions? sent, out string? passOutcome)
+        DifyMetadataSettings settings, IChatClient innerClient, ChatOptions? options, bool streaming, out ChatOptions? sent, out string? passOutcome,
+        bool innerIgnoresProperties = false)
     {
         sent = options;
         passOutcome = null;
@@ -56,8 +59,7 @@ internal static class DifyDecider
             }
 
             string appId = MetadataText.Normalize(found.AppId, MetadataLimits.MaxValueLength);
-            ProviderAnswer provider = settings.ProviderFor(innerClient, streaming);
-            DifyProviderMapping? mapping = provider.Mapping;
+            DifyProviderMapping? mapping = settings.MappingFor(innerClient, streaming);
             if (prior is not null &&
                 string.Equals(prior.Decision.AppId, appId, StringComparison.Ordinal) &&
                 ReferenceEquals(prior.Decision.Mapping, mapping) &&
@@ -86,7 +88,7 @@ internal static class DifyDecider
             var request = new DifyRequest(decision, settings, caller);
             if (!isPoll)
             {
-                sent = Compose(options, request, settings, provider.IgnoresAdditionalProperties);
+                sent = Compose(options, request, settings, innerIgnoresProperties);
             }
             else
             {

@@ -24,21 +24,16 @@ internal static class GatewayScope
 {
     private static readonly AsyncLocal<GatewayRequestHeaders?> s_current = new();
 
-    // Whether any flow of this process was ever given headers: until then no flow holds any, and the reads below skip the
-    // AsyncLocal lookup (one per decided request in a process without gateway headers).
-    private static volatile bool s_everSet;
-
     /// <summary>Gets the headers of the request being sent in this flow, or <see langword="null"/> outside any decided request.</summary>
-    public static GatewayRequestHeaders? Current => s_everSet && s_current.Value is { IsLive: true } headers ? headers : null;
+    public static GatewayRequestHeaders? Current => s_current.Value is { IsLive: true } headers ? headers : null;
 
     /// <summary>Gets a value indicating whether this flow holds headers of a request (live or not) that a layer deciding
     /// nothing, or deciding no headers, must hide from its own inner call.</summary>
-    public static bool IsSet => s_everSet && s_current.Value is not null;
+    public static bool IsSet => s_current.Value is not null;
 
     /// <summary>Runs <paramref name="send"/> with <paramref name="headers"/> current; the caller's flow never sees them.</summary>
     public static async Task<ChatResponse> RunAsync(GatewayRequestHeaders? headers, Func<Task<ChatResponse>> send)
     {
-        MarkSet(headers);
         s_current.Value = headers;
         try
         {
@@ -56,7 +51,6 @@ internal static class GatewayScope
         GatewayRequestHeaders? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        MarkSet(headers);
         GatewayRequestHeaders? previous = s_current.Value;
         IAsyncEnumerator<ChatResponseUpdate> updates;
         s_current.Value = headers;
@@ -106,14 +100,6 @@ internal static class GatewayScope
                 s_current.Value = previous;
                 headers?.End();
             }
-        }
-    }
-
-    private static void MarkSet(GatewayRequestHeaders? headers)
-    {
-        if (headers is not null && !s_everSet)
-        {
-            s_everSet = true;
         }
     }
 }

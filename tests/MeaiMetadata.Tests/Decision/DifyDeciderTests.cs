@@ -608,7 +608,8 @@ public sealed class DifyDeciderTests : IDisposable
     private static ChatOptions? DecideOver(IChatClient inner, ChatOptions? options, bool streaming)
     {
         DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        Assert.NotNull(MeaiMetadata.Decision.DifyDecider.Decide(settings, inner, options, streaming, out ChatOptions? sent, out _));
+        Assert.NotNull(MeaiMetadata.Decision.DifyDecider.Decide(
+            settings, inner, options, streaming, out ChatOptions? sent, out _, MeaiMetadata.Providers.OpenAIProviderClients.Is(inner)));
         return sent;
     }
 
