@@ -88,7 +88,7 @@ internal static class DifyDecider
             var request = new DifyRequest(decision, settings, caller);
             if (!isPoll)
             {
-                sent = Compose(options, request, settings, innerIgnoresProperties);
+                sent = Compose(options, request, settings, unread: innerIgnoresProperties && mapping is not null); // no mapping: the channel is all there is
             }
             else
             {

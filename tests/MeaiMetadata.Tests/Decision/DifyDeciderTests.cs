@@ -605,9 +605,9 @@ public sealed class DifyDeciderTests : IDisposable
         ? new ChatClient("gpt-4o-mini", new System.ClientModel.ApiKeyCredential("k")).AsIChatClient()
         : new ResponsesClient(new System.ClientModel.ApiKeyCredential("k")).AsIChatClient("gpt-4o-mini");
 
-    private static ChatOptions? DecideOver(IChatClient inner, ChatOptions? options, bool streaming)
+    private static ChatOptions? DecideOver(IChatClient inner, ChatOptions? options, bool streaming, DifyMetadataOptions? layerOptions = null)
     {
-        DifyMetadataSettings settings = DifyMetadataSettings.Create(new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        DifyMetadataSettings settings = DifyMetadataSettings.Create(layerOptions ?? new DifyMetadataOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.NotNull(MeaiMetadata.Decision.DifyDecider.Decide(
             settings, inner, options, streaming, out ChatOptions? sent, out _, MeaiMetadata.Providers.OpenAIProviderClients.Is(inner)));
         return sent;
@@ -647,6 +647,22 @@ public sealed class DifyDeciderTests : IDisposable
         Assert.Equal("a", metadata["team"]);
         Assert.Equal(true, sent.AdditionalProperties["store"]);
         Assert.Equal("victim", ((Dictionary<string, string>)options.AdditionalProperties["metadata"]!)["dify_app_id"]); // the caller's, untouched
+    }
+
+    [Theory]
+    [MemberData(nameof(BothApis))]
+    public void InnermostOverTheOpenAIClient_NoMappingServesIt_TheChannelIsWritten(StandInApi api, bool streaming)
+    {
+        // Mappings removed: the raw options carry nothing (unsupported_provider), so the channel is all the request has.
+        IChatClient provider = RealOpenAIClient(api);
+        var layerOptions = new DifyMetadataOptions();
+        layerOptions.ProviderMappings.Clear();
+        using IDisposable session = DifySession.Begin("inner-app");
+
+        ChatOptions sent = DecideOver(provider, null, streaming, layerOptions)!;
+
+        var metadata = Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(sent.AdditionalProperties!["metadata"]);
+        Assert.Equal("inner-app", metadata["dify_app_id"]);
     }
 
     [Theory]
