@@ -21,7 +21,8 @@ namespace MeaiMetadata;
 /// client passes on a clone of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/>
 /// carries the decision to the OpenAI request (Chat Completions or Responses: <c>metadata {dify_app_id, dify_source}</c>
 /// and <c>store</c>), and whose <see cref="ChatOptions.AdditionalProperties"/> carry the same metadata and store flag for
-/// other layers and providers. The caller's objects are never changed.
+/// other layers and providers (not written when the inner client is Microsoft.Extensions.AI.OpenAI's own, which reads
+/// neither, unless the caller's entries need correcting). The caller's objects are never changed.
 /// </para>
 /// <para>
 /// It never breaks a request: an explicit <c>store: false</c> is respected, OpenAI's limits are kept, and when no app id can
