@@ -6,10 +6,11 @@ namespace MeaiMetadata.Providers;
 /// or Responses client of the OpenAI SDK).</summary>
 /// <remarks>
 /// They build the request from the raw options and the typed <see cref="ChatOptions"/> properties, and read no
-/// <c>AdditionalProperties</c> entry this layer writes (<c>metadata</c>, <c>store</c>); the only entry they read is
-/// <c>strictJsonSchema</c>, for tools. So when a layer's inner client is one of them, nothing reads the
-/// <c>AdditionalProperties</c> channel the layer would write. Pinned for the supported versions by the wire test
-/// <c>ProviderClient_IgnoresTheAdditionalPropertiesEntries</c> (IntegrationTests, Wire).
+/// <c>AdditionalProperties</c> entry this layer writes (<c>metadata</c>, <c>store</c>): the only entry of the options they
+/// read is <c>strict</c>, for tools (MEAI's <c>OpenAIClientExtensions.HasStrict</c>). So when a layer's inner client is one
+/// of them, nothing reads the <c>AdditionalProperties</c> channel the layer would write. Pinned for the supported versions
+/// by the wire test <c>ProviderClient_IgnoresTheAdditionalPropertiesEntries</c> (IntegrationTests, Wire), which the
+/// compatibility matrix runs on each.
 /// </remarks>
 internal static class OpenAIProviderClients
 {
