@@ -71,6 +71,11 @@ internal readonly struct CallerInputs(
             throw new InvalidOperationException($"{options!.GetType().FullName}.Clone() returned null or the same instance; the caller's options must not be changed.");
         }
 
+        if (result.AdditionalProperties is { } shared && ReferenceEquals(shared, options?.AdditionalProperties))
+        {
+            result.AdditionalProperties = shared.Clone(); // a shallow Clone() override: the caller's dictionary stays the caller's
+        }
+
         result.RawRepresentationFactory = Factory;
         Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
         Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);

@@ -89,6 +89,65 @@ public sealed class DifyMetadataWireTests : IClassFixture<FakeOpenAIServerFixtur
 
     [Theory]
     [MemberData(nameof(AllPaths))]
+    public async Task Innermost_SendsTheProviderClientOnlyTheFactory_ALayerBetweenGetsTheChannel(WireApi api, bool streaming)
+    {
+        // What the layer passes on is the clone of the caller's options: a ChatOptions whose Clone() records its clones
+        // shows it. Innermost over MEAI's OpenAI client (which reads no entry of the channel) it carries the factory only;
+        // with a layer between, that layer gets the AdditionalProperties channel. The wire is the same either way.
+        var innermost = new RecordingOptions();
+        using (DifySession.Begin("app-42"))
+        {
+            await OpenAIPipeline.SendAsync(OpenAIPipeline.Tagged(_server, api), streaming, innermost);
+        }
+
+        ChatOptions sent = Assert.Single(innermost.Clones);
+        Assert.NotNull(sent.RawRepresentationFactory);
+        Assert.Null(sent.AdditionalProperties);
+
+        var between = new RecordingOptions();
+        IChatClient withLayerBetween = new ChatClientBuilder(OpenAIPipeline.ProviderClient(_server, api))
+            .UseDifyMetadata()
+            .Use((messages, options, next, token) => next(messages, options, token))
+            .Build();
+        using (DifySession.Begin("app-42"))
+        {
+            await OpenAIPipeline.SendAsync(withLayerBetween, streaming, between);
+        }
+
+        AdditionalPropertiesDictionary channel = Assert.Single(between.Clones).AdditionalProperties!;
+        Assert.Equal("app-42", Assert.IsAssignableFrom<IReadOnlyDictionary<string, string>>(channel["metadata"])["dify_app_id"]);
+        Assert.Equal(true, channel["store"]);
+        Assert.All(_server.Requests, wire => Assert.Equal(Tags("app-42"), wire.Metadata));
+        Assert.Equal(2, _server.Requests.Count);
+    }
+
+    private sealed class RecordingOptions : ChatOptions
+    {
+        private readonly List<ChatOptions> _clones;
+
+        public RecordingOptions()
+            : this([])
+        {
+        }
+
+        private RecordingOptions(List<ChatOptions> clones) => _clones = clones;
+
+        public IReadOnlyList<ChatOptions> Clones => _clones;
+
+        public override ChatOptions Clone()
+        {
+            var clone = new RecordingOptions(_clones)
+            {
+                RawRepresentationFactory = RawRepresentationFactory,
+                AdditionalProperties = AdditionalProperties?.Clone(),
+            };
+            _clones.Add(clone);
+            return clone;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
     public async Task CallAppId_WinsOverTheSession_OnTheWire_NoStrayField(WireApi api, bool streaming)
     {
         IChatClient client = OpenAIPipeline.Tagged(_server, api);

@@ -680,6 +680,33 @@ public sealed class DifyDeciderTests : IDisposable
         Assert.Equal(true, sent.AdditionalProperties["store"]);
     }
 
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public async Task ShallowCloneOfTheCaller_SharedAdditionalProperties_AreNeverChanged(StandInApi api, bool streaming)
+    {
+        // A ChatOptions subclass whose Clone() is a MemberwiseClone shares its AdditionalProperties with the clone: the
+        // layer must write into a copy, or it removes the caller's per-call app id (the next call would bill the session).
+        var inner = new OpenAIStandInClient(api);
+        var client = new DifyMetadataChatClient(inner);
+        var options = new ShallowOptions { AdditionalProperties = new() { ["team"] = "a" } }.WithDifyAppId("call-app");
+
+        using (DifySession.Begin("session-app"))
+        {
+            await Send.RequestAsync(client, options, streaming);
+            Assert.Equal("call-app", RawMetadata.Of(inner.LastRaw)["dify_app_id"]);
+            await Send.RequestAsync(client, options, streaming);
+            Assert.Equal("call-app", RawMetadata.Of(inner.LastRaw)["dify_app_id"]);
+        }
+
+        Assert.Equal(["dify.app_id", "team"], options.AdditionalProperties!.Keys.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain("metadata", options.AdditionalProperties.Keys);
+    }
+
+    private sealed class ShallowOptions : ChatOptions
+    {
+        public override ChatOptions Clone() => (ChatOptions)MemberwiseClone();
+    }
+
     private sealed class HostileOptions : ChatOptions
     {
         public override ChatOptions Clone() => throw new InvalidOperationException("hostile Clone");
