@@ -79,7 +79,7 @@ internal readonly struct CallerInputs(
         result.RawRepresentationFactory = Factory;
         Set(result, DifyMetadataKeys.MetadataProperty, HasMetadata, Metadata);
         Set(result, DifyMetadataKeys.StoreProperty, HasStore, Store);
-        if (options?.AdditionalProperties is { Count: > 0 })
+        if (HasCallAppId(options))
         {
             _ = result.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty); // only a clone of the caller's can hold it
         }

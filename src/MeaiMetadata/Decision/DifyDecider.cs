@@ -26,7 +26,7 @@ internal static class DifyDecider
     /// <returns>The request of a known app, or <see langword="null"/> when there is none to decide here.</returns>
     public static DifyRequest? Decide(
         DifyMetadataSettings settings, IChatClient innerClient, ChatOptions? options, bool streaming, out ChatOptions? sent, out string? passOutcome,
-        bool innerIgnoresProperties = false)
+        bool innerIgnoresProperties)
     {
         sent = options;
         passOutcome = null;
