@@ -110,7 +110,7 @@ internal static class OpenTelemetryBaggage
 
         public AppIdScope(string appId)
         {
-            _appId = MetadataText.Normalize(appId, MetadataLimits.MaxValueLength); // as DifyBaggageHandler sends it
+            _appId = WireMetadata.Normalize(appId, WireMetadata.MaxValueLength); // as DifyBaggageHandler sends it
             _previous = Baggage.Current;
             _set = WithAppIdFirst(_previous, _appId);
             Baggage.Current = _set;

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using MeaiMetadata.Diagnostics;
-using MeaiMetadata.Decision;
 using MeaiMetadata.Gateways;
 using MeaiMetadata.Providers;
+using MeaiMetadata.Tagging;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -12,73 +15,55 @@ using Microsoft.Extensions.Options;
 
 namespace MeaiMetadata;
 
-/// <summary>A delegating chat client that tags every request with the calling app's id as OpenAI request metadata.</summary>
+/// <summary>A delegating chat client that tags every request with the calling app's id as OpenAI request metadata and
+/// records tokens and cost per app.</summary>
 /// <remarks>
-/// <para>
-/// Each request gets one <see cref="DifyRequestDecision"/>, made once before it is passed on: the app id (the call's own,
-/// <see cref="DifyChatOptionsExtensions.WithDifyAppId(ChatOptions, string)"/>, else the current <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else the baggage item
-/// <c>dify.app_id</c> of <see cref="Activity.Current"/>), whether the request is tagged, and its <c>store</c> flag. The
-/// client passes on a clone of the caller's <see cref="ChatOptions"/> whose <see cref="ChatOptions.RawRepresentationFactory"/>
-/// carries the decision to the OpenAI request (Chat Completions or Responses: <c>metadata {dify_app_id, dify_source}</c>
-/// and <c>store</c>), and whose <see cref="ChatOptions.AdditionalProperties"/> carry the same metadata and store flag for
-/// other layers and providers (not written when the inner client is Microsoft.Extensions.AI.OpenAI's own, which reads
-/// neither, unless the caller's entries need correcting). The caller's objects are never changed.
-/// </para>
-/// <para>
-/// It never breaks a request: an explicit <c>store: false</c> is respected, OpenAI's limits are kept, and when no app id can
-/// be found the request goes out untouched.
-/// </para>
-/// <para>
-/// It reports the meter <see cref="DifyMetadataTelemetry.MeterName"/> once per request when the call ends (one outcome per
-/// model request sent, tokens by app) and sets the tag <c>dify.app_id</c> on the current <see cref="Activity"/> of a
-/// request whose app is known.
-/// </para>
-/// <para>This type is thread-safe: one instance serves concurrent requests.</para>
+/// <para>Each call is decided once, at the top: the app id (the call's own <c>WithDifyAppId</c>, else the current
+/// <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else W3C baggage when
+/// <see cref="DifyMetadataOptions.AppIdFromBaggage"/> is on), whether the request is tagged, and its <c>store</c> flag. The
+/// layer passes on a clone of the caller's options whose raw-options factory carries the decision to the OpenAI request
+/// (<c>metadata {dify_app_id, dify_source}</c> and <c>store</c>) and whose <c>AdditionalProperties</c> carry the same for
+/// other layers. It records the call once, when it ends: outcome, tokens and cost of what the call returned.</para>
+/// <para>It never breaks a request: an explicit <c>store: false</c> wins, OpenAI's limits hold, the caller's objects are
+/// never changed, and a request without an app goes out untagged. This type is thread-safe.</para>
 /// </remarks>
 public sealed class DifyMetadataChatClient : DelegatingChatClient
 {
+    private const string FromCall = "call";
+    private static readonly object s_true = true, s_false = false;
+
     private readonly ILogger _logger;
     private readonly DifyMetadataMetrics _metrics;
-    private readonly IDisposable? _optionsSubscription;
-
-    // Whether the inner client is Microsoft.Extensions.AI.OpenAI's own, which reads no AdditionalProperties entry of ours.
-    private readonly bool _innerIgnoresProperties;
-
-    // Replaced as a whole when options change, so a request always sees one consistent snapshot.
+    private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
-
     private string? _defaultModelId;
+    private int _gatewayWarned;
 
-    /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class.</summary>
-    /// <param name="innerClient">The client to pass tagged requests to.</param>
+    /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class with fixed options.</summary>
+    /// <param name="innerClient">The client to pass requests to.</param>
     /// <param name="options">The options; <see langword="null"/> for the defaults. They are read once, here.</param>
     /// <param name="logger">The logger; <see langword="null"/> for none.</param>
     /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
     /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException">An option has a value OpenAI would reject (for example a source marker over 512 characters).</exception>
-#pragma warning disable RS0027 // The overload with more parameters takes an IOptionsMonitor in second place: no call can be ambiguous.
+    /// <exception cref="ArgumentException">An option has a value that cannot work (the message names it).</exception>
+#pragma warning disable RS0027 // The longer overload takes an IOptionsMonitor in second place: no call can be ambiguous.
     public DifyMetadataChatClient(IChatClient innerClient, DifyMetadataOptions? options = null, ILogger? logger = null, IMeterFactory? meterFactory = null)
 #pragma warning restore RS0027
         : base(innerClient)
     {
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
-        _innerIgnoresProperties = OpenAIProviderClients.Is(innerClient);
-        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, _metrics);
+        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger);
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
-    /// <param name="innerClient">The client to pass tagged requests to.</param>
+    /// <param name="innerClient">The client to pass requests to.</param>
     /// <param name="options">The options monitor; a change takes effect on the next request.</param>
-    /// <param name="optionsName">The name of the options to use; <see langword="null"/> for the default ones.</param>
+    /// <param name="optionsName">The name of the options; <see langword="null"/> for the default ones.</param>
     /// <param name="logger">The logger; <see langword="null"/> for none.</param>
     /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
-    /// <exception cref="OptionsValidationException">The current options are invalid.</exception>
-    /// <remarks>A change to invalid options is refused with one error in the log (by the options validation registered with
-    /// <c>AddDifyMetadata</c>, or by this client when the options come from elsewhere): the previous options stay in force,
-    /// also for clients built after the change.
-    /// The client subscribes to option changes; dispose it when it is built per scope.</remarks>
+    /// <remarks>A change to options that cannot work is refused with one Error in the log; the options before it stay in
+    /// force. The client subscribes to changes: dispose it when it is built per scope.</remarks>
     public DifyMetadataChatClient(
         IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, ILogger? logger, IMeterFactory? meterFactory)
         : this(innerClient, options, optionsName, configure: null, logger, meterFactory)
@@ -86,33 +71,29 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     }
 
     internal DifyMetadataChatClient(
-        IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, Action<DifyMetadataOptions>? configure, ILogger? logger, IMeterFactory? meterFactory)
+        IChatClient innerClient, IOptionsMonitor<DifyMetadataOptions> options, string? optionsName, Action<DifyMetadataOptions>? configure,
+        ILogger? logger, IMeterFactory? meterFactory)
         : base(innerClient)
     {
         ArgumentNullException.ThrowIfNull(options);
-
         string name = optionsName ?? Options.DefaultName;
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
-        _innerIgnoresProperties = OpenAIProviderClients.Is(innerClient);
-        DifyMetadataOptions current = options.Get(name);
-        _settings = Snapshot(current.RefusedFor ?? current, configure); // a refused change: the options before it
-        _optionsSubscription = options.OnChange((changed, changedName) =>
+        _settings = Snapshot(options.Get(name), configure);
+        _subscription = options.OnChange((changed, changedName) =>
         {
-            if (!string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal) || changed.RefusedFor is not null)
+            if (string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal))
             {
-                return; // another name, or a change refused (and logged) by the options validation
-            }
-
-            try
-            {
-                _settings = Snapshot(changed, configure);
-            }
-#pragma warning disable CA1031 // A bad change (or a throwing configure callback) must not escape onto the reload thread.
-            catch (Exception ex)
+                try
+                {
+                    _settings = Snapshot(changed, configure);
+                }
+#pragma warning disable CA1031 // A bad change must not escape onto the thread that reloaded the configuration.
+                catch (Exception ex)
 #pragma warning restore CA1031
-            {
-                Log.OptionsChangeRejected(_logger, ex.Message);
+                {
+                    Log.OptionsChangeRefused(_logger, ex.Message);
+                }
             }
         });
     }
@@ -122,32 +103,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: false, out ChatOptions? sent, out string? outcome, _innerIgnoresProperties);
-        if (request is null)
+        if (Decide(settings, options, streaming: false, out ChatOptions? sent) is not { } call)
         {
-            if (outcome is null)
-            {
-                return base.GetResponseAsync(messages, sent, cancellationToken); // an outer layer's request, headers and all
-            }
-
-            if (!cancellationToken.IsCancellationRequested)
-            {
-                settings.Count(outcome); // the call is the request (a cancelled token sends nothing)
-            }
-
-            return GatewayScope.IsSet
-                ? SendUndecidedWithoutHeaders(messages, sent, cancellationToken) // no outer request's headers on this one
-                : base.GetResponseAsync(messages, sent, cancellationToken);
+            return GatewayScope.Current is null ? base.GetResponseAsync(messages, sent, cancellationToken) : SendAsync(null, messages, sent, cancellationToken);
         }
 
-        // The gateway header channel: the headers of this decision are current while this call runs, and nowhere else.
-        GatewayRequestHeaders? headers = GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders);
-        if (headers is not null || GatewayScope.IsSet)
-        {
-            return SendWithHeaders(headers, settings, request, messages, sent, cancellationToken); // null: hide an outer request's
-        }
-
-        return SendDecided(settings, request, messages, sent, cancellationToken);
+        GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
+        return headers is null && !_metrics.Enabled
+            ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, nothing to write: nothing to wait for
+            : SendAsync(settings, call, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -155,29 +119,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        DifyRequest? request = DifyDecider.Decide(settings, InnerClient, options, streaming: true, out ChatOptions? sent, out string? outcome, _innerIgnoresProperties);
-        if (request is null)
+        if (Decide(settings, options, streaming: true, out ChatOptions? sent) is not { } call)
         {
-            if (outcome is null)
-            {
-                return base.GetStreamingResponseAsync(messages, sent, cancellationToken); // an outer layer's request
-            }
-
-            return GatewayScope.IsSet
-                ? StreamUndecidedWithoutHeaders(settings, outcome, messages, sent, cancellationToken)
-                : Undecided(settings, outcome, messages, sent, cancellationToken);
+            return GatewayScope.Current is null ? base.GetStreamingResponseAsync(messages, sent, cancellationToken) : Stream(null, messages, sent, cancellationToken);
         }
 
-        // The gateway header channel: current while the inner stream is opened and advanced, never while the caller runs.
-        GatewayRequestHeaders? headers = GatewayRequestHeaders.For(request.Decision, settings.GatewayHeaders);
-        if (headers is not null || GatewayScope.IsSet)
-        {
-            return StreamWithHeaders(headers, settings, request, messages, sent, cancellationToken); // null: hide an outer request's
-        }
-
-        // The inner stream is opened when this one is enumerated: the provider builds the request (and so asks for its raw
-        // options) then, so a stream enumerated after its session ended tags nothing.
-        return StreamAsync(request, messages, sent, cancellationToken);
+        GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
+        return headers is null && !_metrics.Enabled
+            ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
+            : StreamAsync(settings, call, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -185,105 +135,258 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         if (disposing)
         {
-            _optionsSubscription?.Dispose();
+            _subscription?.Dispose();
         }
 
         base.Dispose(disposing);
     }
 
-    // The closures live here, not in the public methods: their captures would cost every request, also undecided ones.
-    private Task<ChatResponse> SendWithHeaders(
-        GatewayRequestHeaders? headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
-        CancellationToken cancellationToken) =>
-        GatewayScope.RunAsync(headers, () => SendDecided(settings, request, messages, sent, cancellationToken));
-
-    private IAsyncEnumerable<ChatResponseUpdate> StreamWithHeaders(
-        GatewayRequestHeaders? headers, DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent,
-        CancellationToken cancellationToken) =>
-        GatewayScope.Stream(headers, token => StreamAsync(request, messages, sent, token), cancellationToken);
-
-    private Task<ChatResponse> SendUndecidedWithoutHeaders(IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-        GatewayScope.RunAsync(null, () => base.GetResponseAsync(messages, sent, cancellationToken));
-
-    private IAsyncEnumerable<ChatResponseUpdate> StreamUndecidedWithoutHeaders(
-        DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-        GatewayScope.Stream(null, token => Undecided(settings, outcome, messages, sent, token), cancellationToken);
-
-    // A stream sends its request when it is enumerated: count it then (only while someone listens).
-    private IAsyncEnumerable<ChatResponseUpdate> Undecided(
-        DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-        settings.Metrics.Requests.Enabled
-            ? CountWhenEnumeratedAsync(settings, outcome, messages, sent, cancellationToken)
-            : base.GetStreamingResponseAsync(messages, sent, cancellationToken);
-
-    private Task<ChatResponse> SendDecided(
-        DifyMetadataSettings settings, DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-
-        // The report at the end of the call only feeds the meter: while nothing listens to it, there is nothing to wait for.
-        settings.Metrics.Enabled
-            ? SendAsync(request, messages, sent, cancellationToken)
-            : base.GetResponseAsync(messages, sent, cancellationToken);
-
-    private async Task<ChatResponse> SendAsync(DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
+    /// <summary>Sends with <paramref name="headers"/> as the gateway headers of this call (none: hides an outer call's).</summary>
+    private async Task<ChatResponse> SendAsync(GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
     {
-        bool cancelledBefore = cancellationToken.IsCancellationRequested; // then nothing is sent: nothing to report
+        GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
+        return await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ChatResponse> SendAsync(
+        DifyMetadataSettings settings, DifyRequestDecision call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken)
+    {
+        GatewayScope.Current = headers;
         ChatResponse? response = null;
         try
         {
-            response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
-            return response;
+            return response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            if (!cancelledBefore)
-            {
-                Report(request, response?.Usage, sent);
-            }
+            headers?.End();
+            Record(settings, call, response?.Usage, response?.ModelId ?? sent?.ModelId, headers, completed: response is not null);
         }
     }
 
+    private IAsyncEnumerable<ChatResponseUpdate> Stream(
+        GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
+        GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken);
+
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
-        DifyRequest request, IEnumerable<ChatMessage> messages, ChatOptions? sent, [EnumeratorCancellation] CancellationToken cancellationToken)
+        DifyMetadataSettings settings, DifyRequestDecision call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        bool cancelledBefore = cancellationToken.IsCancellationRequested; // then nothing is sent: nothing to report
         UsageDetails? usage = null;
+        string? model = null;
+        bool completed = false;
+        IAsyncEnumerable<ChatResponseUpdate> updates = headers is null
+            ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
+            : Stream(headers, messages, sent, cancellationToken);
         try
         {
-            await foreach (ChatResponseUpdate update in base.GetStreamingResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false))
+            await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
+                model ??= update.ModelId;
                 foreach (AIContent content in update.Contents)
                 {
                     if (content is UsageContent usageContent)
                     {
-                        (usage ??= new UsageDetails()).Add(usageContent.Details);
+                        (usage ??= new()).Add(usageContent.Details);
                     }
                 }
 
                 yield return update;
             }
+
+            completed = true;
         }
         finally
         {
-            if (!cancelledBefore)
-            {
-                Report(request, usage, sent);
-            }
+            Record(settings, call, usage, model ?? sent?.ModelId, headers, completed);
         }
     }
 
-    private async IAsyncEnumerable<ChatResponseUpdate> CountWhenEnumeratedAsync(
-        DifyMetadataSettings settings, string outcome, IEnumerable<ChatMessage> messages, ChatOptions? sent,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Decides the call: the options to pass on, and the decision when an app is known and this layer tags.</summary>
+    private DifyRequestDecision? Decide(DifyMetadataSettings settings, ChatOptions? options, bool streaming, out ChatOptions? sent)
     {
-        if (!cancellationToken.IsCancellationRequested)
+        sent = options;
+        DifyRequestDecision? prior = DifyRequestDecision.Of(options);
+        string? outcome = DifyMetadataMetrics.Disabled;
+        if (settings.Enabled)
         {
-            settings.Count(outcome); // a cancelled token sends nothing
+            try
+            {
+                App app = FindApp(settings, options, prior);
+                if (app.Id is null)
+                {
+                    Log.NotTagged(settings.Logger, app.Reason);
+                    outcome = app.Outcome;
+                    sent = Untagged(options, prior);
+                }
+                else if (prior is not null && prior.Layer != this && prior.AppId == WireMetadata.Normalize(app.Id, WireMetadata.MaxValueLength))
+                {
+                    Log.TaggedByOuterLayer(settings.Logger);
+                    return null; // tagged for this app by an outer layer, whose call covers this one and records it
+                }
+                else
+                {
+                    return Tag(settings, options, prior, app, streaming, out sent);
+                }
+            }
+#pragma warning disable CA1031 // Nothing a caller hands in may fail the request: it goes out as the caller built it.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.DecisionFailed(settings.Logger, ex);
+                outcome = DifyMetadataMetrics.TaggingFailed;
+            }
+        }
+        else if (prior is not null)
+        {
+            return null; // an outer layer tagged this call and records it
         }
 
-        await foreach (ChatResponseUpdate update in base.GetStreamingResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false))
+        Count(settings, outcome, null);
+        return null;
+    }
+
+    private DifyRequestDecision Tag(DifyMetadataSettings settings, ChatOptions? options, DifyRequestDecision? prior, App app, bool streaming, out ChatOptions? sent)
+    {
+        string appId = WireMetadata.Normalize(app.Id!, WireMetadata.MaxValueLength);
+        AdditionalPropertiesDictionary? callerProperties = options?.AdditionalProperties;
+        object? callerMetadata = null, callerStore = null;
+        bool hasMetadata = callerProperties?.TryGetValue(DifyMetadataKeys.MetadataProperty, out callerMetadata) == true;
+        bool? flag = callerProperties?.TryGetValue(DifyMetadataKeys.StoreProperty, out callerStore) == true ? WireMetadata.ReadFlag(callerStore) : null;
+        bool? store = flag ?? (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset ? true : null);
+        string notTagged = options?.ContinuationToken is not null ? "a background response poll sends no model request" : (flag is false ? "the caller set store to false"
+            : "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
+        Dictionary<string, string>? pairs = hasMetadata ? WireMetadata.ReadPairs(callerMetadata) : null;
+        if (hasMetadata && pairs is null)
         {
-            yield return update;
+            Log.UnreadableCallerMetadata(settings.Logger, callerMetadata?.GetType().FullName ?? "null");
         }
+
+        bool isPoll = options?.ContinuationToken is not null; // a background response poll sends no model request
+        DifyProviderMapping? mapping = settings.MappingFor(InnerClient, streaming);
+        bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
+        string? outcome = isPoll ? null
+            : !tagged ? DifyMetadataMetrics.StoreDisabled
+            : mapping is null ? DifyMetadataMetrics.UnsupportedProvider
+            : DifyMetadataMetrics.Attached;
+        Func<IChatClient, object?>? callerFactory = prior is null ? options?.RawRepresentationFactory : prior.CallerFactory;
+        var call = new DifyRequestDecision(this, settings, appId, app.Origin, store, tagged, streaming, outcome, mapping, app.Session, callerFactory, pairs);
+        if (!tagged && store is null && callerFactory is null && !isPoll && !(pairs?.ContainsKey(DifyMetadataKeys.AppId) == true || pairs?.ContainsKey(DifyMetadataKeys.Source) == true))
+        {
+            Log.AppNotTagged(settings.Logger, appId, app.Origin, notTagged);
+            sent = Untagged(options, prior); // nothing for the wire to get: the caller's options go on as they are
+            return call;
+        }
+
+        ChatOptions clone = options?.Clone() ?? new ChatOptions();
+        sent = clone;
+        AdditionalPropertiesDictionary? properties = clone.AdditionalProperties;
+        _ = properties?.Remove(DifyMetadataKeys.AppIdProperty);
+        if (!isPoll)
+        {
+            clone.RawRepresentationFactory = call.CreateRawOptions;
+            if (tagged && settings.AdditionalPropertiesEnabled)
+            {
+                properties = clone.AdditionalProperties ??= [];
+                properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? new TagPairs(appId, settings.Source) : Merged(pairs, call);
+                if (store is bool value)
+                {
+                    properties[DifyMetadataKeys.StoreProperty] = value ? s_true : s_false;
+                }
+            }
+            else if (pairs is not null && (pairs.Remove(DifyMetadataKeys.AppId) | pairs.Remove(DifyMetadataKeys.Source)))
+            {
+                properties![DifyMetadataKeys.MetadataProperty] = pairs.AsReadOnly(); // no channel carries an app the layer did not choose
+            }
+
+            if (tagged)
+            {
+                Log.Tagged(settings.Logger, appId, app.Origin, store is null ? "unset" : "true");
+            }
+            else
+            {
+                Log.AppNotTagged(settings.Logger, appId, app.Origin, notTagged);
+            }
+        }
+
+        Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, appId);
+        return call;
+    }
+
+    /// <summary>The caller's options for a request this layer does not tag: without the call's own app id, and without the
+    /// factory of an earlier decision these options carry.</summary>
+    private static ChatOptions? Untagged(ChatOptions? options, DifyRequestDecision? prior)
+    {
+        if (prior is null && options?.AdditionalProperties?.ContainsKey(DifyMetadataKeys.AppIdProperty) != true)
+        {
+            return options;
+        }
+
+        ChatOptions sent = options!.Clone();
+        _ = sent.AdditionalProperties?.Remove(DifyMetadataKeys.AppIdProperty);
+        if (prior is not null)
+        {
+            sent.RawRepresentationFactory = prior.CallerFactory;
+        }
+
+        return sent;
+    }
+
+    private static System.Collections.ObjectModel.ReadOnlyDictionary<string, string> Merged(Dictionary<string, string> pairs, DifyRequestDecision call)
+    {
+        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.Logger, "AdditionalProperties");
+        return pairs.AsReadOnly();
+    }
+
+    /// <summary>Finds the app of the call, in order: the call's own id, the session, the resolver, baggage (when asked).</summary>
+    private static App FindApp(DifyMetadataSettings settings, ChatOptions? options, DifyRequestDecision? prior)
+    {
+        if (options?.AdditionalProperties is { Count: > 0 } properties && properties.TryGetValue(DifyMetadataKeys.AppIdProperty, out object? named))
+        {
+            switch (named)
+            {
+                case string text:
+                    return App.Of(text, FromCall, "the call's app id is blank");
+                case sbyte or byte or short or ushort or int or uint or long or ulong or Int128 or UInt128 or Guid:
+                    return App.Of(((IFormattable)named).ToString(null, CultureInfo.InvariantCulture), FromCall, "");
+                case JsonElement or JsonNode or JsonDocument:
+                    Log.CallAppIdFromJsonIgnored(settings.Logger); // a client's request body must not choose whom it bills
+                    break;
+                default:
+                    Log.CallAppIdUnreadable(settings.Logger, named?.GetType().FullName ?? "null");
+                    return new(null, FromCall, DifyMetadataMetrics.TaggingFailed, "the call's app id is not a string");
+            }
+        }
+
+        if (prior?.Origin == FromCall)
+        {
+            return new(prior.AppId, FromCall, "", ""); // the layer took the key off the options it passed on
+        }
+
+        if (DifySession.Current is { } session)
+        {
+            return App.Of(session.AppId, "session", "the session's app id is blank") with { Session = session };
+        }
+
+        if (settings.AppIdResolver is { } resolver)
+        {
+            try
+            {
+                return App.Of(resolver(), "resolver", "the resolver returned no app id");
+            }
+#pragma warning disable CA1031 // A failing resolver means an untagged request, never a failed one.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.ResolverFailed(settings.Logger, ex);
+                return new(null, "resolver", DifyMetadataMetrics.ResolverFailed, "the app id resolver threw");
+            }
+        }
+
+        return settings.AppIdFromBaggage && Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag) is { } baggage
+            ? App.Of(baggage, "baggage", "the baggage item is blank")
+            : new(null, "session", DifyMetadataMetrics.NoSession, "no session");
     }
 
     private DifyMetadataSettings Snapshot(DifyMetadataOptions options, Action<DifyMetadataOptions>? configure)
@@ -294,24 +397,61 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             configure(options);
         }
 
-        return DifyMetadataSettings.Create(options, _logger, _metrics);
+        return DifyMetadataSettings.Create(options, _logger);
     }
 
-    /// <summary>Reports the request when its call ends; a failure to report never replaces the call's own result.</summary>
-    private void Report(DifyRequest request, UsageDetails? usage, ChatOptions? sent)
+    /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
+    private void Record(DifyMetadataSettings settings, DifyRequestDecision call, UsageDetails? usage, string? model, GatewayRequest? headers, bool completed)
     {
         try
         {
-            request.Complete(usage, RequestModel(sent));
+            if (headers is { Written: false } && completed && Interlocked.Exchange(ref _gatewayWarned, 1) == 0)
+            {
+                Log.GatewayHeadersNotSent(settings.Logger);
+            }
+
+            if (call.Ended)
+            {
+                _metrics.RecordRequest(DifyMetadataMetrics.NoSession, null, settings); // an ended session's app gets nothing
+                return;
+            }
+
+            if (call.RecordedOutcome is { } outcome)
+            {
+                _metrics.RecordRequest(outcome, call.AppId, settings);
+            }
+
+            _metrics.RecordSpend(usage, call.AppId, model ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId), settings);
         }
-#pragma warning disable CA1031 // The answer (or the call's own exception) must reach the caller whatever reporting does.
+#pragma warning disable CA1031 // The answer (or the call's own exception) reaches the caller whatever a listener does.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Log.ReportingFailed(_settings.Logger, ex);
+            Log.ReportingFailed(settings.Logger, ex);
         }
     }
 
-    private string? RequestModel(ChatOptions? options) =>
-        options?.ModelId ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId);
+    private void Count(DifyMetadataSettings settings, string? outcome, string? appId)
+    {
+        try
+        {
+            if (outcome is not null)
+            {
+                _metrics.RecordRequest(outcome, appId, settings);
+            }
+        }
+#pragma warning disable CA1031 // A throwing listener must not fail the request.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.ReportingFailed(settings.Logger, ex);
+        }
+    }
+
+    /// <summary>Where the app of a call came from; <see cref="Id"/> is <see langword="null"/> when there is none.</summary>
+    private readonly record struct App(string? Id, string Origin, string Outcome, string Reason, DifySession? Session = null)
+    {
+        public static App Of(string? id, string origin, string blankReason) =>
+            string.IsNullOrWhiteSpace(id) ? new(null, origin, DifyMetadataMetrics.NoSession, blankReason) : new(id, origin, "", "");
+    }
 }

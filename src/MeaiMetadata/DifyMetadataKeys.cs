@@ -18,7 +18,7 @@ public static class DifyMetadataKeys
 
     /// <summary>The <see cref="Microsoft.Extensions.AI.ChatOptions.AdditionalProperties"/> key that names the app of one call:
     /// <c>dify.app_id</c>, a <see cref="string"/> (also an integer or a <see cref="Guid"/>). Set it with
-    /// <see cref="DifyChatOptionsExtensions.WithDifyAppId(Microsoft.Extensions.AI.ChatOptions, string)"/>.</summary>
+    /// <c>WithDifyAppId</c>.</summary>
     /// <remarks>It wins over the session, the resolver and baggage. A value deserialized from JSON (a
     /// <see cref="System.Text.Json.JsonElement"/>, for options read from a request body) is ignored with a warning: a client
     /// must not choose whom its usage is attributed to. An enabled layer reads the key and never passes it on: the options

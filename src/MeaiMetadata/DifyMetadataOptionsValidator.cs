@@ -5,52 +5,71 @@ using Microsoft.Extensions.Options;
 
 namespace MeaiMetadata;
 
-/// <summary>Validates <see cref="DifyMetadataOptions"/> registered with <c>AddDifyMetadata</c>: at start-up, and on changes.</summary>
-/// <remarks>
-/// Invalid options fail the first validation of their name (the host's start-up with <c>ValidateOnStart</c>, or the first
-/// use). A later change (a configuration reload) is validated by <see cref="IOptionsMonitor{TOptions}"/> on the thread
-/// that reloaded, where a failure would be thrown to that caller (<c>IConfigurationRoot.Reload()</c> would throw an
-/// <see cref="AggregateException"/>) and would make every pipeline built afterwards throw too. Such a change is refused
-/// here instead: one Error names the option and the value, and the refused instance carries the last valid options of its
-/// name, which every <see cref="DifyMetadataChatClient"/>, existing or built later, goes on using.
-/// </remarks>
-internal sealed class DifyMetadataOptionsValidator(ILoggerFactory? loggerFactory = null) : IValidateOptions<DifyMetadataOptions>
+/// <summary>Validates <see cref="DifyMetadataOptions"/> registered with <c>AddDifyMetadata</c> (at start-up with
+/// <c>ValidateOnStart</c>, and on every change).</summary>
+internal sealed class DifyMetadataOptionsValidator : IValidateOptions<DifyMetadataOptions>
 {
-    private readonly ConcurrentDictionary<string, DifyMetadataOptions> _lastValid = new(StringComparer.Ordinal);
+    public ValidateOptionsResult Validate(string? name, DifyMetadataOptions options) =>
+        DifyMetadataSettings.Validate(options) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
+}
 
-    // The refusal logged last per name and when: one configuration reload raises a change per provider, each validated
-    // again within milliseconds (some still half reloaded), and the refusal is logged once, not once per change; the same
-    // refusal of a later edit (seconds or more after) is logged again.
-    private static readonly TimeSpan s_sameReload = TimeSpan.FromSeconds(2);
-    private readonly ConcurrentDictionary<string, (string Error, long At)> _lastRefusal = new(StringComparer.Ordinal);
+/// <summary>The options monitor's cache for <see cref="DifyMetadataOptions"/>: a configuration change whose options fail
+/// to bind or validate is refused with one Error, and the options in force stay cached, so the thread that reloaded sees no
+/// exception and every layer, existing or built later, goes on with them. Options that never were valid still fail
+/// (start-up with <c>ValidateOnStart</c>).</summary>
+internal sealed class DifyMetadataOptionsCache(ILoggerFactory? loggerFactory = null) : IOptionsMonitorCache<DifyMetadataOptions>
+{
+    private readonly ConcurrentDictionary<string, (DifyMetadataOptions Options, bool Stale, string? Refused)> _entries = new(StringComparer.Ordinal);
     private readonly ILogger _logger = loggerFactory?.CreateLogger<DifyMetadataChatClient>() ?? (ILogger)NullLogger.Instance;
 
-    public ValidateOptionsResult Validate(string? name, DifyMetadataOptions options)
+    public DifyMetadataOptions GetOrAdd(string? name, Func<DifyMetadataOptions> createOptions)
     {
         name ??= Options.DefaultName;
-        if (DifyMetadataSettings.Validate(options) is not { } error)
+        bool found = _entries.TryGetValue(name, out (DifyMetadataOptions Options, bool Stale, string? Refused) entry);
+        if (found && !entry.Stale)
         {
-            _lastValid[name] = options;
-            _ = _lastRefusal.TryRemove(name, out _);
-            return ValidateOptionsResult.Success;
+            return entry.Options;
         }
 
-        if (!_lastValid.TryGetValue(name, out DifyMetadataOptions? previous))
+        lock (_entries)
         {
-            return ValidateOptionsResult.Fail(error);
-        }
+            if (_entries.TryGetValue(name, out entry) && !entry.Stale)
+            {
+                return entry.Options;
+            }
 
-        options.RefusedFor = previous;
-        long now = TimeProvider.System.GetTimestamp();
-        if (!_lastRefusal.TryGetValue(name, out (string Error, long At) logged) ||
-            !string.Equals(logged.Error, error, StringComparison.Ordinal) ||
-            TimeProvider.System.GetElapsedTime(logged.At, now) > s_sameReload)
+            try
+            {
+                DifyMetadataOptions created = createOptions();
+                _entries[name] = (created, false, null);
+                return created;
+            }
+            catch (Exception ex) when (entry.Options is not null && ex is OptionsValidationException or InvalidOperationException)
+            {
+                if (ex.Message != entry.Refused)
+                {
+                    Log.OptionsChangeRefused(_logger, ex.Message); // once per refused change (a reload can raise several)
+                }
+
+                _entries[name] = (entry.Options, false, ex.Message);
+                return entry.Options;
+            }
+        }
+    }
+
+    public bool TryAdd(string? name, DifyMetadataOptions options) => _entries.TryAdd(name ?? Options.DefaultName, (options, false, null));
+
+    public bool TryRemove(string? name)
+    {
+        name ??= Options.DefaultName;
+        return _entries.TryGetValue(name, out var entry) && _entries.TryUpdate(name, entry with { Stale = true }, entry);
+    }
+
+    public void Clear()
+    {
+        foreach (string name in _entries.Keys)
         {
-            Log.OptionsChangeRejected(_logger, error);
+            _ = TryRemove(name);
         }
-
-        _lastRefusal[name] = (error, now); // each change of the same reload moves the window on
-
-        return ValidateOptionsResult.Success;
     }
 }

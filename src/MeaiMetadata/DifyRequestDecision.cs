@@ -1,86 +1,143 @@
+using System.Diagnostics;
+using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Tagging;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata;
 
-/// <summary>What <see cref="DifyMetadataChatClient"/> decided for one request of a known app: whether the request is
-/// tagged and what its <c>store</c> flag is. Made once, before the request is passed on; every channel reads it (the raw
-/// request options through a <see cref="DifyProviderMapping"/>, <c>ChatOptions.AdditionalProperties</c>, the trace tag, the
-/// log and the metrics) and none decides again.</summary>
-/// <remarks>This type is immutable and thread-safe.</remarks>
+/// <summary>What <see cref="DifyMetadataChatClient"/> decided for one call of a known app: the app id, whether the request
+/// is tagged and its <c>store</c> flag. Made once, before the call is passed on; every channel reads it (the raw request
+/// options through a <see cref="DifyProviderMapping"/>, <c>AdditionalProperties</c>, gateway headers, the trace tag, the
+/// log and the meter) and none decides again.</summary>
+/// <remarks>The options the layer passes on carry this decision as their <see cref="ChatOptions.RawRepresentationFactory"/>:
+/// the caller's factory runs first, then the mapping that serves the provider merges the tags into what it returned.
+/// This type is thread-safe.</remarks>
 public sealed class DifyRequestDecision
 {
+    private readonly DifyMetadataSettings _settings;
+    private readonly Dictionary<string, string>? _callerPairs;
+    private volatile bool _failed, _ended, _storeOff;
+
     internal DifyRequestDecision(
-        string appId, string? source, string origin, bool isTagged, bool? store, bool isStreaming, string? outcome,
-        DifyProviderMapping? mapping, ILogger logger, DifySession? session = null)
+        DifyMetadataChatClient layer, DifyMetadataSettings settings, string appId, string origin, bool? store, bool isTagged,
+        bool isStreaming, string? outcome, DifyProviderMapping? mapping, DifySession? session,
+        Func<IChatClient, object?>? callerFactory, Dictionary<string, string>? callerPairs)
     {
-        Session = session;
+        Layer = layer;
+        _settings = settings;
         AppId = appId;
-        Source = source;
         Origin = origin;
-        IsTagged = isTagged;
         Store = store;
+        IsTagged = isTagged;
         IsStreaming = isStreaming;
         Outcome = outcome;
         Mapping = mapping;
-        Logger = logger;
+        Session = session;
+        CallerFactory = callerFactory;
+        _callerPairs = callerPairs;
     }
 
-    /// <summary>Gets the app id the request belongs to, as OpenAI receives it: lone surrogates replaced by U+FFFD, cut to
-    /// 512 UTF-16 characters without splitting a surrogate pair. Providers with stricter rules normalize it further.</summary>
+    /// <summary>Gets the app id as OpenAI receives it: lone surrogates replaced by U+FFFD, at most 512 UTF-16 characters.</summary>
     public string AppId { get; }
 
     /// <summary>Gets the source marker (<c>dify_source</c>), or <see langword="null"/> when none is sent.</summary>
-    public string? Source { get; }
+    public string? Source => _settings.Source;
 
-    /// <summary>Gets a value indicating whether the request carries <c>dify_app_id</c> (and <c>dify_source</c>) as metadata.</summary>
-    /// <remarks><see langword="false"/> when the request's <c>store</c> flag keeps metadata off (an explicit
-    /// <c>store: false</c>; on Chat Completions, <c>store</c> left unset under <see cref="DifyStorePolicy.LeaveUnset"/>). The
-    /// app id is still known: usage is counted for it.</remarks>
+    /// <summary>Gets a value indicating whether the request carries the tags; <see langword="false"/> when its <c>store</c>
+    /// flag keeps metadata off. The app id is known either way: usage is recorded for it.</summary>
     public bool IsTagged { get; }
 
-    /// <summary>Gets the <c>store</c> flag the request goes out with when its raw options leave it unset: the caller's own
-    /// value, else <see langword="true"/> under <see cref="DifyStorePolicy.EnableWhenUnset"/>, else <see langword="null"/> (unset).</summary>
+    /// <summary>Gets the <c>store</c> flag for raw options that leave it unset: the caller's, else <see langword="true"/>
+    /// under <see cref="DifyStorePolicy.EnableWhenUnset"/>, else <see langword="null"/>.</summary>
     public bool? Store { get; }
 
     /// <summary>Gets a value indicating whether the request streams.</summary>
     public bool IsStreaming { get; }
 
-    /// <summary>Gets the logger of the layer, for what a mapping changes or drops.</summary>
-    public ILogger Logger { get; }
+    /// <summary>Gets the layer's logger, for what a mapping changes or drops.</summary>
+    public ILogger Logger => _settings.Logger;
 
-    /// <summary>Gets the session the app id came from, or <see langword="null"/>: once it ended, the request tags nothing.</summary>
-    internal DifySession? Session { get; }
+    internal DifyMetadataChatClient Layer { get; }
 
-    /// <summary>Gets where the app id came from: <c>call</c>, <c>session</c>, <c>resolver</c> or <c>baggage</c>.</summary>
     internal string Origin { get; }
 
-    /// <summary>Gets the outcome the request is counted with when its raw options do not change it, or <see langword="null"/>
-    /// for a call that is no model request (a background response poll).</summary>
+    /// <summary>Gets the outcome the call is recorded with, or <see langword="null"/> for a background poll (no model request).</summary>
     internal string? Outcome { get; }
 
-    /// <summary>Gets the mapping of the provider at the end of the pipeline, or <see langword="null"/> when none claims it.</summary>
     internal DifyProviderMapping? Mapping { get; }
 
+    internal DifySession? Session { get; }
+
+    internal Func<IChatClient, object?>? CallerFactory { get; }
+
+    internal bool Ended => _ended;
+
+    /// <summary>Gets the outcome to record: the decided one, unless building the raw options failed or turned store off.</summary>
+    internal string? RecordedOutcome => Outcome is null ? null : _failed ? DifyMetadataMetrics.TaggingFailed : _storeOff ? DifyMetadataMetrics.StoreDisabled : Outcome;
+
     /// <summary>Returns the <c>store</c> flag that applies to raw options that say <paramref name="rawStore"/>.</summary>
-    /// <param name="rawStore">The <c>store</c> flag of the raw options (set by the caller's own factory), or <see langword="null"/>.</param>
-    /// <returns><paramref name="rawStore"/> when set (the caller's raw options have the last word), else <see cref="Store"/>.</returns>
+    /// <param name="rawStore">The raw options' own flag (the caller's factory has the last word), or <see langword="null"/>.</param>
+    /// <returns><paramref name="rawStore"/> when set, else <see cref="Store"/>.</returns>
     public bool? DecideStore(bool? rawStore) => rawStore ?? Store;
 
-    /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request, so that
-    /// attribution can never be chosen by request metadata.</summary>
+    /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request.</summary>
     /// <param name="metadata">The request's metadata, or <see langword="null"/>.</param>
-    public void RemoveReservedKeys(IDictionary<string, string>? metadata)
+    public void RemoveReservedKeys(IDictionary<string, string>? metadata) => WireMetadata.RemoveReservedKeys(metadata, Logger);
+
+    /// <summary>Returns the decision whose factory <paramref name="options"/> carry, or <see langword="null"/>.</summary>
+    internal static DifyRequestDecision? Of(ChatOptions? options) => options?.RawRepresentationFactory?.Target as DifyRequestDecision;
+
+    /// <summary>Adds the caller's <c>AdditionalProperties["metadata"]</c> pairs that the raw metadata does not set itself.</summary>
+    internal void AddCallerPairs(IDictionary<string, string> metadata)
     {
-        if (metadata is { Count: > 0 } &&
-            (metadata.Remove(DifyMetadataKeys.AppId) | metadata.Remove(DifyMetadataKeys.Source)))
+        foreach (KeyValuePair<string, string> pair in _callerPairs ?? [])
         {
-            Log.ReservedKeysRemoved(Logger);
+            _ = metadata.TryAdd(pair.Key, pair.Value);
         }
     }
 
-    /// <summary>Merges the tags into OpenAI metadata and logs what the caller lost.</summary>
-    internal void MergeOpenAI(IDictionary<string, string> metadata, string api) =>
-        Log.MergeReported(Logger, MetadataMerge.Apply(metadata, AppId, Source, MetadataRules.OpenAI), api);
+    /// <summary>The raw-options factory: the caller's factory first (its exceptions reach the caller, as without the layer),
+    /// then the mapping that serves the provider, or the first that can apply to what the caller's factory returned.</summary>
+    internal object? CreateRawOptions(IChatClient providerClient)
+    {
+        object? raw = CallerFactory?.Invoke(providerClient);
+        if (Session is { IsEnded: true })
+        {
+            _ended = true; // options kept and sent after their session ended: an ended session tags nothing
+            Log.NotTagged(Logger, "the session of these options has ended");
+            return raw;
+        }
+
+        try
+        {
+            DifyProviderMapping? mapping = Mapping ?? _settings.MappingFor(providerClient, IsStreaming);
+            if (raw is not null && mapping?.CanApply(raw) == false)
+            {
+                raw = null; // not the type the provider sends: it would ignore them and send untagged options of its own
+            }
+
+            mapping ??= raw is null ? null : _settings.MappingFor(raw);
+            if (mapping is null)
+            {
+                return raw;
+            }
+
+            raw ??= mapping.CreateRawOptions(providerClient, IsStreaming);
+            _storeOff |= !mapping.Apply(raw, this) && IsTagged; // the caller's raw options turned store off
+
+            // The span of an OpenTelemetry layer inside this one is current here, not in the layer itself.
+            Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId);
+            return raw;
+        }
+#pragma warning disable CA1031 // Tagging never breaks a request: it goes out as the caller built it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _failed = true;
+            Log.TaggingFailed(Logger, ex);
+            return raw;
+        }
+    }
 }

@@ -192,7 +192,7 @@ public class DifyMetadataChatClientBuilderExtensionsTests
     }
 
     [Fact]
-    public void UseDifyMetadata_OptionsOfAnotherNameOnly_FixedOptionsAndDisabledAddsNoLayer()
+    public void UseDifyMetadata_ServicesHoldOptions_FollowsThemLive_ConfigureOnTop()
     {
         var inner = new TestChatClient();
         var services = new ServiceCollection();
@@ -200,7 +200,8 @@ public class DifyMetadataChatClientBuilderExtensionsTests
         services.AddChatClient(inner).UseDifyMetadata(o => o.Enabled = false);
         using ServiceProvider provider = services.BuildServiceProvider();
 
-        Assert.Same(inner, provider.GetRequiredService<IChatClient>());
+        // With options in the services the layer follows them live (Enabled may change), so it is added, switched off.
+        Assert.IsType<DifyMetadataChatClient>(provider.GetRequiredService<IChatClient>());
     }
 
     [Fact]

@@ -130,7 +130,6 @@ public class DifyMetadataChatClientTests
     [InlineData("应用-アプリ-앱-приложение-😀")] // non-ASCII kept
     [InlineData("MyApp-MiXeD")] // case kept
     [InlineData("line1\nline2\ttab")] // control whitespace kept
-    [InlineData("   ")] // whitespace-only is non-empty: kept
     public async Task InSession_AppId_PassesThroughExactly(string appId)
     {
         var (client, inner) = Create(StandInApi.ChatCompletions);
@@ -645,7 +644,8 @@ public class DifyMetadataChatClientTests
             await client.GetResponseAsync("hi", options);
             ChatOptions firstPass = inner.LastOptions!;
             await client.GetResponseAsync("hi", firstPass); // e.g. a loop handing the tagged options back in
-            Assert.Same(firstPass, inner.LastOptions);
+            Assert.NotSame(firstPass, inner.LastOptions); // a new call of this layer: decided (and recorded) again
+            Assert.Null(((DifyRequestDecision)inner.LastOptions!.RawRepresentationFactory!.Target!).CallerFactory); // not chained
         }
 
         Assert.Equal(2, inner.LastChat.Metadata.Count);

@@ -109,17 +109,19 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
     }
 
     [Fact]
-    public async Task Baggage_ReadByDefault_OutsideASession()
+    public async Task Baggage_ReadWhenAsked_OutsideASession()
     {
-        // Issue #5: a gateway's baggage tags downstream calls with no configuration (the edge strips untrusted baggage).
+        // Reading baggage is a trust decision (any caller can send it): off by default, on when asked.
         var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
 
         using Activity activity = _source.StartActivity("incoming request")!;
         activity.SetBaggage("dify.app_id", "from-gateway");
         await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
+        Assert.Empty(inner.LastChat.Metadata);
 
+        await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true }).GetResponseAsync("hi");
         Assert.Equal("from-gateway", inner.LastChat.Metadata["dify_app_id"]);
-        Assert.True(new DifyMetadataOptions().AppIdFromBaggage);
+        Assert.False(new DifyMetadataOptions().AppIdFromBaggage);
     }
 
     [Fact]
@@ -160,7 +162,7 @@ public sealed class DifyMetadataChatClientTracingTests : IDisposable
             incoming.AddBaggage(item.Key, item.Value);
         }
 
-        await new DifyMetadataChatClient(inner).GetResponseAsync("hi");
+        await new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdFromBaggage = true }).GetResponseAsync("hi");
 
         Assert.Equal("edge app, \"quoted\"", inner.LastResponses.Metadata["dify_app_id"]);
     }

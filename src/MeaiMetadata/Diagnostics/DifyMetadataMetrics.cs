@@ -5,8 +5,8 @@ using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Diagnostics;
 
-/// <summary>The layer's counters on one meter: requests by outcome and tokens by app, with one bound on distinct app ids
-/// for the meter, shared by every client layer that reports on it.</summary>
+/// <summary>The layer's instruments on one meter: requests by outcome, tokens and cost by app, with one bound on distinct
+/// app ids and one "unpriced model" warning per model, shared by every layer that reports on the meter.</summary>
 internal sealed class DifyMetadataMetrics
 {
     public const string Attached = "attached";
@@ -19,125 +19,105 @@ internal sealed class DifyMetadataMetrics
 
     private static readonly DifyMetadataMetrics s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
 
-    // One instance per meter, so that the bound on app ids holds per meter whatever the client layers' DI lifetime (a
-    // pipeline registered Scoped builds a layer per scope). Weak on the meter: a disposed factory's meters go with it.
+    // One instance per meter (weak on the meter: a disposed factory's meters go with it), so the bounds hold per meter
+    // whatever the layers' DI lifetime.
     private static readonly ConditionalWeakTable<Meter, DifyMetadataMetrics> s_byMeter = [];
 
-    private readonly ConcurrentDictionary<string, byte> _reportedAppIds = new(StringComparer.Ordinal);
-    private int _reportedCount;
+    private readonly ConcurrentDictionary<string, byte> _appIds = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _unpriced = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Counter<long> _requests, _tokens, _unpricedResponses;
+    private readonly Counter<double> _cost;
+    private int _appIdCount;
 
     private DifyMetadataMetrics(Meter meter)
     {
-        Requests = meter.CreateCounter<long>(DifyMetadataTelemetry.RequestsCounter, "{request}", "Chat requests seen by the MeaiMetadata layer, by outcome.");
-        Tokens = meter.CreateCounter<long>(DifyMetadataTelemetry.TokenUsageCounter, "{token}", "Tokens used per app, from the provider's usage report.");
-        Cost = meter.CreateCounter<double>(DifyMetadataTelemetry.CostCounter, "USD", "Spend per app in US dollars, from the provider's usage report and the price table.");
-        Unpriced = meter.CreateCounter<long>(DifyMetadataTelemetry.UnpricedCounter, "{response}", "Responses whose model has no price, per app and model.");
+        _requests = meter.CreateCounter<long>(DifyMetadataTelemetry.RequestsCounter, "{request}", "Chat calls seen by the MeaiMetadata layer, by outcome.");
+        _tokens = meter.CreateCounter<long>(DifyMetadataTelemetry.TokenUsageCounter, "{token}", "Tokens used per app, from the provider's usage report.");
+        _cost = meter.CreateCounter<double>(DifyMetadataTelemetry.CostCounter, "USD", "Spend per app in US dollars, from the usage and the price table.");
+        _unpricedResponses = meter.CreateCounter<long>(DifyMetadataTelemetry.UnpricedCounter, "{response}", "Responses whose model has no price, per app and model.");
     }
 
-    public Counter<long> Requests { get; }
+    /// <summary>Gets a value indicating whether anything listens to any instrument.</summary>
+    public bool Enabled => _requests.Enabled || _tokens.Enabled || _cost.Enabled || _unpricedResponses.Enabled;
 
-    public Counter<long> Tokens { get; }
-
-    public Counter<double> Cost { get; }
-
-    public Counter<long> Unpriced { get; }
-
-    /// <summary>Gets a value indicating whether anything listens to any counter.</summary>
-    public bool Enabled => Requests.Enabled || Tokens.Enabled || Cost.Enabled || Unpriced.Enabled;
-
-    /// <summary>Gets the counters on the meter of <paramref name="meterFactory"/>, or on the process-wide meter without one.</summary>
+    /// <summary>Gets the instruments on the meter of <paramref name="meterFactory"/>, or on the process-wide meter without one.</summary>
     public static DifyMetadataMetrics For(IMeterFactory? meterFactory) =>
-        meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static meter => new DifyMetadataMetrics(meter));
+        meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static meter => new(meter));
 
-    /// <summary>Counts one request.</summary>
-    public void RecordRequest(string outcome, string? appId, int maxAppIds)
+    /// <summary>Counts one call by outcome, with its app when known.</summary>
+    public void RecordRequest(string outcome, string? appId, DifyMetadataSettings settings)
     {
-        if (!Requests.Enabled)
+        if (!_requests.Enabled)
         {
             return;
         }
 
+        KeyValuePair<string, object?> tag = new(DifyMetadataTelemetry.OutcomeTag, outcome);
         if (appId is null)
         {
-            Requests.Add(1, new KeyValuePair<string, object?>(DifyMetadataTelemetry.OutcomeTag, outcome));
+            _requests.Add(1, tag);
         }
         else
         {
-            Requests.Add(
-                1,
-                new KeyValuePair<string, object?>(DifyMetadataTelemetry.OutcomeTag, outcome),
-                new KeyValuePair<string, object?>(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, maxAppIds)));
+            _requests.Add(1, tag, new(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, settings.MaxMetricAppIds)));
         }
     }
 
-    /// <summary>Counts the tokens of one response.</summary>
-    public void RecordUsage(UsageDetails? usage, string appId, string? model, int maxAppIds)
+    /// <summary>Records the tokens of one call and their cost, priced by <paramref name="model"/>; an unpriced model is
+    /// counted and warned about once per meter.</summary>
+    public void RecordSpend(UsageDetails? usage, string appId, string? model, DifyMetadataSettings settings)
     {
-        if (usage is null || !Tokens.Enabled)
+        if (usage is null || !(_tokens.Enabled || _cost.Enabled || _unpricedResponses.Enabled))
         {
             return;
         }
 
-        string tagValue = AppIdTagValue(appId, maxAppIds);
+        KeyValuePair<string, object?> app = new(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, settings.MaxMetricAppIds));
+        KeyValuePair<string, object?> modelTag = new(DifyMetadataTelemetry.ModelTag, model);
         if (usage.InputTokenCount is long input)
         {
-            Tokens.Add(input, Tag(tagValue), new(DifyMetadataTelemetry.TokenTypeTag, "input"), new(DifyMetadataTelemetry.ModelTag, model));
+            _tokens.Add(input, app, new(DifyMetadataTelemetry.TokenTypeTag, "input"), modelTag);
         }
 
         if (usage.OutputTokenCount is long output)
         {
-            Tokens.Add(output, Tag(tagValue), new(DifyMetadataTelemetry.TokenTypeTag, "output"), new(DifyMetadataTelemetry.ModelTag, model));
+            _tokens.Add(output, app, new(DifyMetadataTelemetry.TokenTypeTag, "output"), modelTag);
         }
 
-        static KeyValuePair<string, object?> Tag(string appId) => new(DifyMetadataTelemetry.AppIdTag, appId);
-    }
-
-    /// <summary>Records the cost of one response, or counts it as unpriced (warned once per model).</summary>
-    public void RecordCost(UsageDetails? usage, string appId, string? model, int maxAppIds, Spend.DifyPriceTable prices, Spend.UnpricedModels unpriced, Microsoft.Extensions.Logging.ILogger logger)
-    {
-        if (usage is null || !(Cost.Enabled || Unpriced.Enabled))
+        if (settings.Prices.GetCost(model, usage) is decimal cost)
         {
+            _cost.Add((double)cost, app, modelTag);
             return;
         }
 
-        KeyValuePair<string, object?> app = new(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, maxAppIds));
-        if (prices.GetCost(model, usage) is decimal cost)
+        _unpricedResponses.Add(1, app, modelTag);
+        if (_unpriced.TryAdd(model ?? string.Empty, 0))
         {
-            Cost.Add((double)cost, app, new(DifyMetadataTelemetry.ModelTag, model));
-        }
-        else
-        {
-            Unpriced.Add(1, app, new(DifyMetadataTelemetry.ModelTag, model));
-            unpriced.Warn(logger, model);
+            Log.ModelUnpriced(settings.Logger, string.IsNullOrEmpty(model) ? "(none)" : model);
         }
     }
 
-    /// <summary>The app id as a tag value: itself for the first <paramref name="maxAppIds"/> distinct ids on this meter, <c>other</c> after.</summary>
-    private string AppIdTagValue(string appId, int maxAppIds)
+    /// <summary>The app id as a tag value: itself for the first <paramref name="max"/> distinct ids on this meter, <c>other</c> after.</summary>
+    private string AppIdTagValue(string appId, int max)
     {
-        if (_reportedAppIds.ContainsKey(appId))
+        if (_appIds.ContainsKey(appId))
         {
             return appId;
         }
 
-        if (Volatile.Read(ref _reportedCount) >= maxAppIds)
+        if (Volatile.Read(ref _appIdCount) >= max)
         {
             return DifyMetadataTelemetry.OtherAppId; // full: no lock for the ids beyond the bound
         }
 
-        lock (_reportedAppIds)
+        lock (_appIds)
         {
-            if (_reportedCount < maxAppIds)
+            if (_appIdCount < max && _appIds.TryAdd(appId, 0))
             {
-                if (_reportedAppIds.TryAdd(appId, 0))
-                {
-                    Volatile.Write(ref _reportedCount, _reportedCount + 1);
-                }
-
-                return appId;
+                Volatile.Write(ref _appIdCount, _appIdCount + 1);
             }
-        }
 
-        return _reportedAppIds.ContainsKey(appId) ? appId : DifyMetadataTelemetry.OtherAppId;
+            return _appIds.ContainsKey(appId) ? appId : DifyMetadataTelemetry.OtherAppId;
+        }
     }
 }

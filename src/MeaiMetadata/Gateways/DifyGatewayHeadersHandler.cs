@@ -45,7 +45,6 @@ public sealed class DifyGatewayHeadersHandler : DelegatingHandler
         ArgumentNullException.ThrowIfNull(request);
         GatewayScope.Current?.ApplyTo(
             request.Headers,
-            static (headers, name) => headers.Contains(name),
             static (headers, name) => headers.Remove(name),
             static (headers, name, value) => headers.TryAddWithoutValidation(name, value));
     }

@@ -37,7 +37,6 @@ public sealed class DifyGatewayHeadersPolicy : PipelinePolicy
         ArgumentNullException.ThrowIfNull(message);
         GatewayScope.Current?.ApplyTo(
             message.Request.Headers,
-            static (headers, name) => headers.TryGetValue(name, out _),
             static (headers, name) => headers.Remove(name),
             static (headers, name, value) => headers.Set(name, value));
     }

@@ -1,105 +1,115 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.Gateways;
 
-/// <summary>The gateway headers of the request being sent: set by <see cref="DifyMetadataChatClient"/> around its inner call,
+/// <summary>The gateway headers of the call being sent: set by <see cref="DifyMetadataChatClient"/> around its inner call,
 /// read by <see cref="DifyGatewayHeadersPolicy"/> and <see cref="DifyGatewayHeadersHandler"/> when they send it.</summary>
-/// <remarks>
-/// <para>
-/// The value is an <see cref="AsyncLocal{T}"/> set only inside an <c>async</c> method of this class (never in a synchronous
-/// method that returns): a change made in an async method flows into everything that method calls and awaits (the
-/// provider's HTTP send), and never back to its caller, because the method builder restores the caller's execution context
-/// when the method returns or first yields. So the headers are visible exactly while the layer's own inner call runs.
-/// </para>
-/// <para>
-/// The raw-options factory could not carry them: MEAI's OpenAI clients call it in the synchronous
-/// <c>GetStreamingResponseAsync</c> (which returns an <see cref="IAsyncEnumerable{T}"/>), so a value set there would stay in
-/// the caller's flow and tag every later HTTP call of it. For a stream, <see cref="Stream"/> sets the value around opening
-/// the inner stream and around each <c>MoveNextAsync</c> (when the provider sends and reads), and puts the previous value
-/// back each time.
-/// </para>
-/// </remarks>
+/// <remarks>The value is set only inside async methods, so it flows into the inner call (the provider's HTTP send) and
+/// never back to the caller. A stream sets it around opening and advancing the inner stream, never while the consumer
+/// runs.</remarks>
 internal static class GatewayScope
 {
-    private static readonly AsyncLocal<GatewayRequestHeaders?> s_current = new();
+    private static readonly AsyncLocal<GatewayRequest?> s_current = new();
 
-    /// <summary>Gets the headers of the request being sent in this flow, or <see langword="null"/> outside any decided request.</summary>
-    public static GatewayRequestHeaders? Current => s_current.Value is { IsLive: true } headers ? headers : null;
-
-    /// <summary>Gets a value indicating whether this flow holds headers of a request (live or not) that a layer deciding
-    /// nothing, or deciding no headers, must hide from its own inner call.</summary>
-    public static bool IsSet => s_current.Value is not null;
-
-    /// <summary>Runs <paramref name="send"/> with <paramref name="headers"/> current; the caller's flow never sees them.</summary>
-    public static async Task<ChatResponse> RunAsync(GatewayRequestHeaders? headers, Func<Task<ChatResponse>> send)
+    /// <summary>Gets or sets the headers of the call being sent in this flow; only live ones are returned.</summary>
+    public static GatewayRequest? Current
     {
-        s_current.Value = headers;
-        try
-        {
-            return await send().ConfigureAwait(false);
-        }
-        finally
-        {
-            headers?.End();
-        }
+        get => s_current.Value is { IsLive: true } headers ? headers : null;
+        set => s_current.Value = value;
     }
 
     /// <summary>Streams what <paramref name="open"/> returns with <paramref name="headers"/> current while the inner stream is
-    /// opened, advanced and disposed, and never while the consumer runs.</summary>
+    /// opened, advanced and disposed.</summary>
     public static async IAsyncEnumerable<ChatResponseUpdate> Stream(
-        GatewayRequestHeaders? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        GatewayRequest? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        GatewayRequestHeaders? previous = s_current.Value;
-        IAsyncEnumerator<ChatResponseUpdate> updates;
-        s_current.Value = headers;
+        IAsyncEnumerator<ChatResponseUpdate> updates = With(headers, () => open(cancellationToken).GetAsyncEnumerator(cancellationToken));
         try
         {
-            updates = open(cancellationToken).GetAsyncEnumerator(cancellationToken);
-        }
-        finally
-        {
-            s_current.Value = previous;
-        }
-
-        try
-        {
-            while (true)
+            while (await With(headers, updates.MoveNextAsync).ConfigureAwait(false))
             {
-                bool more;
-                previous = s_current.Value;
-                s_current.Value = headers;
-                try
-                {
-                    more = await updates.MoveNextAsync().ConfigureAwait(false);
-                }
-                finally
-                {
-                    s_current.Value = previous;
-                }
-
-                if (!more)
-                {
-                    yield break;
-                }
-
                 yield return updates.Current;
             }
         }
         finally
         {
-            previous = s_current.Value;
-            s_current.Value = headers;
-            try
+            await With(headers, updates.DisposeAsync).ConfigureAwait(false);
+            headers?.End();
+        }
+    }
+
+    private static T With<T>(GatewayRequest? headers, Func<T> action)
+    {
+        GatewayRequest? previous = s_current.Value;
+        s_current.Value = headers;
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            s_current.Value = previous;
+        }
+    }
+}
+
+/// <summary>The gateway headers of one call, computed once from its decision.</summary>
+internal sealed class GatewayRequest
+{
+    private readonly DifySession? _session;
+    private volatile bool _ended, _written;
+
+    private GatewayRequest(KeyValuePair<string, string>[] values, ILogger logger, DifySession? session)
+    {
+        Values = values;
+        Logger = logger;
+        _session = session;
+    }
+
+    /// <summary>Gets a value indicating whether these headers may still go out: not after the call that set them ended
+    /// (work a tool left running), nor after the call's session ended.</summary>
+    public bool IsLive => !_ended && _session is not { IsEnded: true };
+
+    /// <summary>Gets a value indicating whether a policy or handler wrote these headers on a request.</summary>
+    public bool Written => _written;
+
+    public KeyValuePair<string, string>[] Values { get; }
+
+    public ILogger Logger { get; }
+
+    /// <summary>Returns the <paramref name="headers"/> of <paramref name="call"/>, or <see langword="null"/> when there are none.</summary>
+    public static GatewayRequest? For(DifyRequestDecision call, GatewayHeader[] headers)
+    {
+        if (headers.Length == 0)
+        {
+            return null;
+        }
+
+        var values = new List<KeyValuePair<string, string>>();
+        foreach (GatewayHeader header in headers)
+        {
+            header.Write(call, values);
+        }
+
+        return new GatewayRequest([.. values], call.Logger, call.Session);
+    }
+
+    public void End() => _ended = true;
+
+    /// <summary>Writes the headers: one of the same name already on the request (the caller's own) is replaced.</summary>
+    public void ApplyTo<T>(T request, Func<T, string, bool> remove, Action<T, string, string> add)
+    {
+        _written = true;
+        foreach (KeyValuePair<string, string> header in Values)
+        {
+            if (remove(request, header.Key))
             {
-                await updates.DisposeAsync().ConfigureAwait(false);
+                Log.GatewayHeaderReplaced(Logger, header.Key);
             }
-            finally
-            {
-                s_current.Value = previous;
-                headers?.End();
-            }
+
+            add(request, header.Key, header.Value);
         }
     }
 }

@@ -91,12 +91,12 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     internal static string? AddBaggage(HttpRequestMessage request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (DifySession.Current is not { PropagatesAsBaggage: true } session || session.AppId.Length == 0)
+        if (DifySession.Current is not { PropagatesAsBaggage: true, IsBlank: false } session)
         {
             return null;
         }
 
-        string normalized = MetadataText.Normalize(session.AppId, MetadataLimits.MaxValueLength);
+        string normalized = WireMetadata.Normalize(session.AppId, WireMetadata.MaxValueLength);
         string appId = Uri.EscapeDataString(normalized);
         var baggage = new System.Text.StringBuilder(DifyMetadataTelemetry.AppIdTag.Length + 1 + appId.Length);
         baggage.Append(DifyMetadataTelemetry.AppIdTag).Append('=').Append(appId);

@@ -118,7 +118,7 @@ public class GatewayHeaderTests
         Assert.Null(GatewayHeader.TryParseAll(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], out GatewayHeader[] headers));
 
         Assert.Equal(
-            ["Helicone-Property-Dify-App-Id", "Helicone-Property-Dify-Source", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags", "X-App"],
-            headers.SelectMany(h => h.HeaderNames));
+            ["Helicone-Property-Dify-App-Id", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags", "X-App"],
+            headers.Select(h => h.Name));
     }
 }

@@ -32,7 +32,7 @@ public sealed class GatewayHeaderProperties(ITestOutputHelper output)
                 DifyRequestDecision decision = Decisions.Of(id, source);
                 string appId = decision.AppId; // what every channel carries: lone surrogates replaced, cut to 512
 
-                GatewayRequestHeaders headers = GatewayRequestHeaders.For(decision, gateways)!;
+                GatewayRequest headers = GatewayRequest.For(decision, gateways)!;
                 Assert.Equal(source is null ? 7 : 8, headers.Values.Length);
                 using var request = new HttpRequestMessage();
                 foreach ((string name, string value) in headers.Values)

@@ -41,7 +41,7 @@ internal static class MiddlewareCaseRunner
     public static Expectation Expect(MiddlewareCase c)
     {
         string? source = string.IsNullOrEmpty(c.Source) ? null : c.Source;
-        bool idFound = c.Enabled && c.Channel is IdChannel.Session or IdChannel.Resolver && c.AppId.Length > 0;
+        bool idFound = c.Enabled && c.Channel is IdChannel.Session or IdChannel.Resolver && !string.IsNullOrWhiteSpace(c.AppId);
         bool? apFlag = c.OptionsNull ? null : c.ApStore switch
         {
             ApStoreKind.True or ApStoreKind.TrueString or ApStoreKind.JsonTrue => true,
@@ -67,12 +67,26 @@ internal static class MiddlewareCaseRunner
         bool wireTagged = factoryInstalled && Attaches(c.Api, wireStore);
 
         string normalizedId = Oracle.Normalize(c.AppId, Oracle.MaxValueLength);
+        List<KeyValuePair<string, string>> apPairs = ReadableApPairs(c);
+        bool apReadable = !c.OptionsNull && (c.ApMetadata.Kind is ApMetadataKind.StringDictionary or ApMetadataKind.ObjectDictionary or ApMetadataKind.ReadOnlyDictionary ||
+            (c.ApMetadata.Kind == ApMetadataKind.Json && JsonReadable(c.ApMetadata.Pairs)));
+
+        // On a tagged wire, the caller's AdditionalProperties pairs join the raw options' own (which win on a shared key).
+        var wireCaller = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (KeyValuePair<string, string> pair in rawPairs)
+        {
+            wireCaller[pair.Key] = pair.Value;
+        }
+
+        foreach (KeyValuePair<string, string> pair in apPairs.GroupBy(p => p.Key, StringComparer.Ordinal).Select(g => g.Last()))
+        {
+            _ = wireCaller.TryAdd(pair.Key, pair.Value);
+        }
+
         IReadOnlyDictionary<string, string> wireMetadata = wireTagged
-            ? Oracle.Merge(ToNullable(rawPairs), normalizedId, source).Result
+            ? Oracle.Merge(ToNullable([.. wireCaller]), normalizedId, source).Result
             : rawPairs.Where(p => !factoryInstalled || !Oracle.IsReserved(p.Key)).ToDictionary(StringComparer.Ordinal);
 
-        List<KeyValuePair<string, string>> apPairs = ReadableApPairs(c);
-        bool apReadable = !c.OptionsNull && c.ApMetadata.Kind is ApMetadataKind.StringDictionary or ApMetadataKind.ObjectDictionary or ApMetadataKind.ReadOnlyDictionary or ApMetadataKind.Json;
         bool apWritten = decisionTagged && c.AdditionalPropertiesEnabled;
         IReadOnlyDictionary<string, string>? apMetadata = apWritten ? Oracle.Merge(ToNullable(apPairs), normalizedId, source).Result : null;
         bool? apStoreWritten = apWritten ? decidedStore : null;
@@ -90,9 +104,14 @@ internal static class MiddlewareCaseRunner
     public static List<KeyValuePair<string, string>> ReadableApPairs(MiddlewareCase c) =>
         c.OptionsNull ? [] : c.ApMetadata.Kind switch
         {
-            ApMetadataKind.StringDictionary or ApMetadataKind.ObjectDictionary or ApMetadataKind.ReadOnlyDictionary or ApMetadataKind.Json => c.ApMetadata.Pairs,
+            ApMetadataKind.StringDictionary or ApMetadataKind.ObjectDictionary or ApMetadataKind.ReadOnlyDictionary => c.ApMetadata.Pairs,
+            ApMetadataKind.Json when JsonReadable(c.ApMetadata.Pairs) => c.ApMetadata.Pairs,
             _ => [],
         };
+
+    /// <summary>JSON whose strings escape a lone surrogate cannot be decoded: such caller metadata is unreadable (replaced by the tags).</summary>
+    public static bool JsonReadable(List<KeyValuePair<string, string>> pairs) =>
+        !pairs.Any(p => Oracle.HasLoneSurrogate(p.Key) || Oracle.HasLoneSurrogate(p.Value));
 
     public static ChatOptions? BuildOptions(MiddlewareCase c)
     {

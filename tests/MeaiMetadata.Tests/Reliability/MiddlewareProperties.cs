@@ -48,7 +48,7 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
             {
                 Enabled = true,
                 Channel = c.Channel is IdChannel.Resolver ? IdChannel.Resolver : IdChannel.Session,
-                AppId = c.AppId.Length == 0 ? "app" : c.AppId,
+                AppId = string.IsNullOrWhiteSpace(c.AppId) ? "app" : c.AppId,
                 OptionsNull = false,
                 Factory = FactoryKind.ReturnsOptions,
                 RawPairs = raw,
@@ -110,7 +110,7 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
             {
                 Enabled = true,
                 Channel = IdChannel.Session,
-                AppId = c.AppId.Length == 0 ? "app" : c.AppId,
+                AppId = string.IsNullOrWhiteSpace(c.AppId) ? "app" : c.AppId,
                 OptionsNull = false,
                 Factory = FactoryKind.ReturnsOptions,
                 RawStore = true,
@@ -140,7 +140,7 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
         {
             Enabled = true,
             Channel = IdChannel.Session,
-            AppId = c.AppId.Length == 0 ? "app" : c.AppId,
+            AppId = string.IsNullOrWhiteSpace(c.AppId) ? "app" : c.AppId,
             OptionsNull = false,
             ApStore = ApStoreKind.Absent,
             AdditionalPropertiesEnabled = true,
@@ -214,7 +214,7 @@ public sealed class MiddlewareProperties(ITestOutputHelper output)
         var byResolver = new DifyMetadataChatClient(inner, new DifyMetadataOptions { AppIdResolver = () => s_resolvedId.Value });
 
         Gen<(string Id, bool Resolver, int Rounds)> cases = Gen.Select(
-            Gen.Frequency((1, Gen.OneOf("app-1", "app-2", "app-3")), (3, Generators.SmallText.Where(t => t.Length > 0))),
+            Gen.Frequency((1, Gen.OneOf("app-1", "app-2", "app-3")), (3, Generators.SmallText.Where(t => !string.IsNullOrWhiteSpace(t)))),
             Gen.Bool,
             Gen.Int[1, 4]);
 

@@ -27,7 +27,7 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
         Gen.Select(Generators.AnyText, MaxLength).Sample(
             (text, max) =>
             {
-                string normalized = MetadataText.Normalize(text, max);
+                string normalized = WireMetadata.Normalize(text, max);
 
                 Assert.Equal(Oracle.Normalize(text, max), normalized);
                 Assert.False(Oracle.HasLoneSurrogate(normalized));
@@ -44,8 +44,8 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
                     Assert.Same(text, normalized); // nothing to change: no copy
                 }
 
-                Assert.Equal(!valid, MetadataText.NeedsNormalizing(text, max));
-                Assert.Same(normalized, MetadataText.Normalize(normalized, max)); // idempotent
+                Assert.Equal(!valid, !ReferenceEquals(WireMetadata.Normalize(text, max), text));
+                Assert.Same(normalized, WireMetadata.Normalize(normalized, max)); // idempotent
 
                 stats.Count(text);
             },
@@ -59,7 +59,7 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
     public void Decision_NormalizesTheAppIdOnce_EveryChannelCarriesIt()
     {
         var stats = new Stats();
-        Gen.Select(Generators.AnyText.Where(t => t.Length > 0), Generators.Source.Select(s => string.IsNullOrEmpty(s) ? null : s)).Sample(
+        Gen.Select(Generators.AnyText.Where(t => !string.IsNullOrWhiteSpace(t)), Generators.Source.Select(s => string.IsNullOrEmpty(s) ? null : s)).Sample(
             (appId, source) =>
             {
                 var inner = new OpenAIStandInClient(StandInApi.ChatCompletions); // one per case: cases run in parallel
@@ -123,8 +123,8 @@ public sealed class NormalizationProperties(ITestOutputHelper output)
                     metadata[pair.Key] = pair.Value!;
                 }
 
-                string sentAppId = MetadataText.Normalize(c.AppId, MetadataLimits.MaxValueLength);
-                MergeReport report = MetadataMerge.Apply(metadata, sentAppId, c.Source, MetadataRules.OpenAI);
+                string sentAppId = WireMetadata.Normalize(c.AppId, WireMetadata.MaxValueLength);
+                var report = WireMetadata.Merge(metadata, sentAppId, c.Source, WireMetadata.OpenAI, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, "test");
 
                 MergeExpectation expected = Oracle.Merge(c.Pairs, Oracle.Normalize(c.AppId, Oracle.MaxValueLength), c.Source);
                 AssertSameMetadata(expected.Result, metadata);

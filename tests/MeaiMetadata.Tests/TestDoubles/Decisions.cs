@@ -9,9 +9,16 @@ public static class Decisions
 {
     /// <summary>A decision for <paramref name="appId"/>: tagged unless <paramref name="store"/> is false (the default rule).</summary>
     public static DifyRequestDecision Of(
-        string appId = "app", string? source = "dify", bool? store = true, bool streaming = false, ILogger? logger = null, bool? tagged = null) =>
-        new(MetadataText.Normalize(appId, MetadataLimits.MaxValueLength), source, "session", tagged ?? store is not false, store, streaming,
-            "attached", mapping: null, logger ?? NullLogger.Instance);
+        string appId = "app", string? source = "dify", bool? store = true, bool streaming = false, ILogger? logger = null, bool? tagged = null,
+        Dictionary<string, string>? callerPairs = null)
+    {
+        var options = new DifyMetadataOptions { Source = source };
+        logger ??= NullLogger.Instance;
+        var settings = DifyMetadataSettings.Create(options, logger);
+        var layer = new DifyMetadataChatClient(new TestChatClient(), options, logger);
+        return new(layer, settings, WireMetadata.Normalize(appId, WireMetadata.MaxValueLength), "session", store, tagged ?? store is not false,
+            streaming, "attached", mapping: null, session: null, callerFactory: null, callerPairs);
+    }
 
     /// <summary>The store flag the layer decides when the caller set <paramref name="callerStore"/> under <paramref name="policy"/>.</summary>
     public static bool? StoreFor(DifyStorePolicy policy, bool? callerStore = null) =>
