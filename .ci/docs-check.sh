@@ -158,11 +158,11 @@ while IFS=$'\t' read -r name source attrs; do
   else
     status=1
     echo "docs: does NOT build: $source ($name)" >&2
-    grep -E "(error|warning) [A-Z]+[0-9]+" "$work/build.log" | grep -E "/$name/|/$name\.csproj" | sed -E 's#^.*/apps/##' | sort -u | head -n 15 >&2
+    grep -E "(error|warning) [A-Z]+[0-9]+" "$work/build.log" | grep -E "/apps/$name/" | sed -E "s# \[$work/apps/[^]]*\]\$##; s#$work/apps/##g" | sort -u | head -n 15 >&2
   fi
 done < "$work/blocks.tsv"
-if [ "$status" -ne 0 ] && ! grep -qE "/apps/[^/]+/(Program\.cs|[^/]+\.csproj)" "$work/build.log"; then
-  grep -E "error|warning" "$work/build.log" | sort -u | head -n 15 >&2   # a failure no project is named in (restore)
+if [ "$status" -ne 0 ] && ! grep -qE "$work/apps/[^/]+/" "$work/build.log"; then
+  grep -E "error|warning" "$work/build.log" | sort -u | head -n 15 >&2   # a failure that names no program
 fi
 say "build: $((SECONDS - step_start)) s"
 [ "$status" -eq 0 ] || die "a program of the docs does not build"
