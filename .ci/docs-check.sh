@@ -45,7 +45,9 @@ nupkg=$(ls "$package_dir"/MeaiMetadata.[0-9]*.nupkg 2>/dev/null | head -n 1)
 [ -n "$nupkg" ] || die "no MeaiMetadata package in artifacts/package (run the pack step of .ci/run first)"
 version=$(basename "$nupkg" .nupkg); version=${version#MeaiMetadata.}
 [ -f "$package_dir/MeaiMetadata.AspNetCore.$version.nupkg" ] || die "no MeaiMetadata.AspNetCore.$version.nupkg in artifacts/package"
-packed_readme=$(unzip -p "$nupkg" README.md) || die "MeaiMetadata.$version.nupkg has no README.md"
+if command -v unzip > /dev/null; then packed_readme=$(unzip -p "$nupkg" README.md)
+else packed_readme=$(python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("README.md").decode())' "$nupkg"); fi
+[ -n "$packed_readme" ] || die "MeaiMetadata.$version.nupkg has no README.md"
 grep -q '^## Quick start' <<<"$packed_readme" || die "the packed README has no Quick start"
 if grep -n -E 'repository-only|dotnet test|dotnet pack|git clone' <<<"$packed_readme" >&2; then
   die "the packed README still holds repository-only text (above)"
