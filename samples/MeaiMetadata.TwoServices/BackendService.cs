@@ -14,8 +14,8 @@ namespace MeaiMetadata.TwoServices;
 /// <summary>
 /// The service that calls the model: <c>POST /complete</c> with the prompt as the body sends it to OpenAI through
 /// <c>UseDifyMetadata().UseOpenTelemetry()</c> over the official OpenAI SDK and answers the model's text. It opens no session:
-/// the app id comes from the incoming W3C Baggage item <c>dify.app_id</c> (<c>AppIdFromBaggage</c>, on by default), and only
-/// the edge's baggage counts.
+/// the app id comes from the incoming W3C Baggage item <c>dify.app_id</c> (<c>AppIdFromBaggage = true</c>: reading baggage is
+/// opt-in), and only the edge's baggage counts.
 /// </summary>
 /// <remarks>
 /// Configuration: <c>ServiceKeys:N:Key</c> and <c>ServiceKeys:N:Service</c> (the services that may call it with
@@ -72,8 +72,8 @@ public static class BackendService
             }
         });
 
-        // The pipeline of the README's Traces section: UseOpenTelemetry() inside UseDifyMetadata(), so the chat span
-        // carries dify.app_id.
+        // The pipeline of the Traces section of docs/operations.md: UseOpenTelemetry() inside UseDifyMetadata(), so the chat
+        // span carries dify.app_id. Baggage is read only when asked (AppIdFromBaggage, off by default): this service asks.
         builder.Services.AddChatClient(services =>
             {
                 IConfiguration configuration = services.GetRequiredService<IConfiguration>();
@@ -82,7 +82,7 @@ public static class BackendService
                     new OpenAIClientOptions { Endpoint = openAIEndpoint });
                 return openAI.GetChatClient(configuration["OpenAI:Model"] is { Length: > 0 } model ? model : DefaultModel).AsIChatClient();
             })
-            .UseDifyMetadata()
+            .UseDifyMetadata(o => o.AppIdFromBaggage = true)
             .UseOpenTelemetry();
 
         ServiceTelemetry.Add(builder, ServiceName, callsAModel: true);
