@@ -109,8 +109,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && !_metrics.Enabled
-            ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, nothing to write: nothing to wait for
+        return headers is null && GatewayScope.Current is null && !_metrics.Enabled
+            ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, no headers to write or hide
             : SendAsync(settings, call, headers, messages, sent, cancellationToken);
     }
 
@@ -125,7 +125,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && !_metrics.Enabled
+        return headers is null && GatewayScope.Current is null && !_metrics.Enabled
             ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
             : StreamAsync(settings, call, headers, messages, sent, cancellationToken);
     }
@@ -176,7 +176,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         UsageDetails? usage = null;
         string? model = null;
         bool completed = false;
-        IAsyncEnumerable<ChatResponseUpdate> updates = headers is null
+        IAsyncEnumerable<ChatResponseUpdate> updates = headers is null && GatewayScope.Current is null
             ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
             : Stream(headers, messages, sent, cancellationToken);
         try

@@ -196,7 +196,7 @@ public sealed class DifyBaggageTrustApplicationBuilderExtensionsTests
                 a.UseDifyBaggageTrust(_ => trusted);
                 a.MapPost("/ask", async (IChatClient chat) => (await chat.GetResponseAsync("hi")).Text);
             },
-            b => b.Services.AddChatClient(model).UseDifyMetadata()); // AppIdFromBaggage: on, the default
+            b => b.Services.AddChatClient(model).UseDifyMetadata(o => o.AppIdFromBaggage = true)); // reading baggage is opt-in
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "ask");
         request.Headers.Add("baggage", "dify.app_id=victim");

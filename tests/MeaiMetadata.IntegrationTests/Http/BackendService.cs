@@ -50,7 +50,7 @@ public sealed class BackendService : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Services.AddRoutingCore();
         builder.Logging.AddProvider(new SilentLoggerProvider());
-        builder.Services.AddChatClient(OpenAIPipeline.ProviderClient(openAI, WireApi.ChatCompletions)).UseDifyMetadata();
+        builder.Services.AddChatClient(OpenAIPipeline.ProviderClient(openAI, WireApi.ChatCompletions)).UseDifyMetadata(o => o.AppIdFromBaggage = true);
         WebApplication app = builder.Build();
         BackendService? service = null;
         app.Run(async context =>
