@@ -56,7 +56,7 @@ public static class DemoPipeline
     {
         if (enabled)
         {
-            foreach (string preset in new[] { DifyGatewayPresets.Helicone, DifyGatewayPresets.Portkey, DifyGatewayPresets.Cloudflare, DifyGatewayPresets.LiteLLM })
+            foreach (string preset in new[] { "Helicone", "Portkey", "Cloudflare", "LiteLLM" })
             {
                 options.GatewayHeaders.Add(preset);
             }

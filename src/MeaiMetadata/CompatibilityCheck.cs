@@ -29,12 +29,6 @@ internal static partial class CompatibilityCheck
     }
 
     /// <summary>Whether Microsoft.Extensions.AI.OpenAI <paramref name="meaiOpenAIVersion"/> with OpenAI <paramref name="openAIVersion"/> is the known break.</summary>
-    /// <param name="meaiOpenAIVersion">A package or assembly version, such as <c>10.11.0</c> or <c>10.11.0+abc</c>.</param>
-    /// <param name="openAIVersion">A package or assembly version, such as <c>2.15.0</c>.</param>
-    /// <returns>
-    /// <see langword="true"/> for Microsoft.Extensions.AI.OpenAI 10.10.1 to 10.11.x (compiled against OpenAI 2.14) with OpenAI
-    /// 2.15 or later; <see langword="false"/> otherwise, and for versions it cannot read.
-    /// </returns>
     public static bool IsKnownBroken(string? meaiOpenAIVersion, string? openAIVersion) =>
         Parse(meaiOpenAIVersion) is { } meai && meai >= new Version(10, 10, 1) && meai < new Version(10, 12) &&
         Parse(openAIVersion) is { } openAI && openAI >= new Version(2, 15);

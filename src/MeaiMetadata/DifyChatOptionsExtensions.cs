@@ -10,10 +10,6 @@ namespace Microsoft.Extensions.AI;
 public static class DifyChatOptionsExtensions
 {
     /// <summary>Attributes the calls made with <paramref name="options"/> to <paramref name="appId"/>.</summary>
-    /// <param name="options">The options of the call; changed in place.</param>
-    /// <param name="appId">The app id; empty or white space sends the call untagged.</param>
-    /// <returns><paramref name="options"/>.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="options"/> or <paramref name="appId"/> is <see langword="null"/>.</exception>
     public static ChatOptions WithDifyAppId(this ChatOptions options, string appId)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -23,16 +19,10 @@ public static class DifyChatOptionsExtensions
     }
 
     /// <summary>Attributes the calls made with <paramref name="options"/> to a numeric app id (invariant culture).</summary>
-    /// <param name="options">The options of the call; changed in place.</param>
-    /// <param name="appId">The app id.</param>
-    /// <returns><paramref name="options"/>.</returns>
     public static ChatOptions WithDifyAppId(this ChatOptions options, long appId) =>
         options.WithDifyAppId(appId.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Attributes the calls made with <paramref name="options"/> to a <see cref="Guid"/> app id (format <c>D</c>).</summary>
-    /// <param name="options">The options of the call; changed in place.</param>
-    /// <param name="appId">The app id.</param>
-    /// <returns><paramref name="options"/>.</returns>
     public static ChatOptions WithDifyAppId(this ChatOptions options, Guid appId) =>
         options.WithDifyAppId(appId.ToString("D", CultureInfo.InvariantCulture));
 }

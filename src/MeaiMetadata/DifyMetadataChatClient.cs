@@ -40,12 +40,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private int _gatewayWarned;
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class with fixed options.</summary>
-    /// <param name="innerClient">The client to pass requests to.</param>
-    /// <param name="options">The options; <see langword="null"/> for the defaults. They are read once, here.</param>
-    /// <param name="logger">The logger; <see langword="null"/> for none.</param>
-    /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="innerClient"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException">An option has a value that cannot work (the message names it).</exception>
 #pragma warning disable RS0027 // The longer overload takes an IOptionsMonitor in second place: no call can be ambiguous.
     public DifyMetadataChatClient(IChatClient innerClient, DifyMetadataOptions? options = null, ILogger? logger = null, IMeterFactory? meterFactory = null)
 #pragma warning restore RS0027
@@ -57,11 +51,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
-    /// <param name="innerClient">The client to pass requests to.</param>
-    /// <param name="options">The options monitor; a change takes effect on the next request.</param>
-    /// <param name="optionsName">The name of the options; <see langword="null"/> for the default ones.</param>
-    /// <param name="logger">The logger; <see langword="null"/> for none.</param>
-    /// <param name="meterFactory">The factory of the meter to report on; <see langword="null"/> for a shared meter.</param>
     /// <remarks>A change to options that cannot work is refused with one Error in the log; the options before it stay in
     /// force. The client subscribes to changes: dispose it when it is built per scope.</remarks>
     public DifyMetadataChatClient(
@@ -88,9 +77,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 {
                     _settings = Snapshot(changed, configure);
                 }
-#pragma warning disable CA1031 // A bad change must not escape onto the thread that reloaded the configuration.
                 catch (Exception ex)
-#pragma warning restore CA1031
                 {
                     Log.OptionsChangeRefused(_logger, ex.Message);
                 }
@@ -103,13 +90,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        if (Decide(settings, options, streaming: false, out ChatOptions? sent) is not { } call)
-        {
-            return GatewayScope.Current is null ? base.GetResponseAsync(messages, sent, cancellationToken) : SendAsync(null, messages, sent, cancellationToken);
-        }
-
-        GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && !_metrics.Enabled
+        DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
+        GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
+        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, no headers to write or hide
             : SendAsync(settings, call, headers, messages, sent, cancellationToken);
     }
@@ -119,13 +102,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
-        if (Decide(settings, options, streaming: true, out ChatOptions? sent) is not { } call)
-        {
-            return GatewayScope.Current is null ? base.GetStreamingResponseAsync(messages, sent, cancellationToken) : Stream(null, messages, sent, cancellationToken);
-        }
-
-        GatewayRequest? headers = GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && !_metrics.Enabled
+        DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
+        GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
+        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
             : StreamAsync(settings, call, headers, messages, sent, cancellationToken);
     }
@@ -141,18 +120,12 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         base.Dispose(disposing);
     }
 
-    /// <summary>Sends with <paramref name="headers"/> as the gateway headers of this call (none: hides an outer call's).</summary>
-    private async Task<ChatResponse> SendAsync(GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
-    {
-        GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
-        return await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
-    }
-
+    /// <summary>Sends with this call's gateway headers current (none hides an outer call's), then records the call once.</summary>
     private async Task<ChatResponse> SendAsync(
-        DifyMetadataSettings settings, DifyRequestDecision call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         CancellationToken cancellationToken)
     {
-        GatewayScope.Current = headers;
+        GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
         ChatResponse? response = null;
         try
         {
@@ -165,23 +138,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
     }
 
-    private IAsyncEnumerable<ChatResponseUpdate> Stream(
-        GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken) =>
-        GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken);
-
+    /// <summary>Streams with this call's gateway headers current while the inner stream runs; records once when it ends.</summary>
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
-        DifyMetadataSettings settings, DifyRequestDecision call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         UsageDetails? usage = null;
         string? model = null;
         bool completed = false;
-        IAsyncEnumerable<ChatResponseUpdate> updates = headers is null && GatewayScope.Current is null
-            ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
-            : Stream(headers, messages, sent, cancellationToken);
         try
         {
-            await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
+            await foreach (ChatResponseUpdate update in GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken).ConfigureAwait(false))
             {
                 model ??= update.ModelId;
                 foreach (AIContent content in update.Contents)
@@ -230,9 +197,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                     return Tag(settings, options, prior, app, streaming, out sent);
                 }
             }
-#pragma warning disable CA1031 // Nothing a caller hands in may fail the request: it goes out as the caller built it.
             catch (Exception ex)
-#pragma warning restore CA1031
             {
                 Log.DecisionFailed(settings.Logger, ex);
                 outcome = DifyMetadataMetrics.TaggingFailed;
@@ -375,9 +340,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             {
                 return App.Of(resolver(), "resolver", "the resolver returned no app id");
             }
-#pragma warning disable CA1031 // A failing resolver means an untagged request, never a failed one.
             catch (Exception ex)
-#pragma warning restore CA1031
             {
                 Log.ResolverFailed(settings.Logger, ex);
                 return new(null, "resolver", DifyMetadataMetrics.ResolverFailed, "the app id resolver threw");
@@ -401,10 +364,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     }
 
     /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
-    private void Record(DifyMetadataSettings settings, DifyRequestDecision call, UsageDetails? usage, string? model, GatewayRequest? headers, bool completed)
+    private void Record(DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? model, GatewayRequest? headers, bool completed)
     {
         try
         {
+            if (call is null)
+            {
+                return; // a call this layer did not decide (it only hid an outer call's headers from it)
+            }
+
             if (headers is { Written: false } && completed && Interlocked.Exchange(ref _gatewayWarned, 1) == 0)
             {
                 Log.GatewayHeadersNotSent(settings.Logger);
@@ -423,9 +391,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
             _metrics.RecordSpend(usage, call.AppId, model ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId), settings);
         }
-#pragma warning disable CA1031 // The answer (or the call's own exception) reaches the caller whatever a listener does.
         catch (Exception ex)
-#pragma warning restore CA1031
         {
             Log.ReportingFailed(settings.Logger, ex);
         }
@@ -440,9 +406,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 _metrics.RecordRequest(outcome, appId, settings);
             }
         }
-#pragma warning disable CA1031 // A throwing listener must not fail the request.
         catch (Exception ex)
-#pragma warning restore CA1031
         {
             Log.ReportingFailed(settings.Logger, ex);
         }

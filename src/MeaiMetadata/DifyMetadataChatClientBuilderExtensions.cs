@@ -10,9 +10,6 @@ namespace Microsoft.Extensions.AI;
 public static class DifyMetadataChatClientBuilderExtensions
 {
     /// <summary>Adds a layer that tags every request with the calling app's id and records tokens and cost per app.</summary>
-    /// <param name="builder">The <see cref="ChatClientBuilder"/>.</param>
-    /// <param name="configure">An optional callback that configures the <see cref="DifyMetadataOptions"/>.</param>
-    /// <returns>The <paramref name="builder"/>.</returns>
     /// <remarks>
     /// <para>When the pipeline's services hold options (<c>services.AddDifyMetadata(...)</c>, or any options registration),
     /// the layer follows them live and <paramref name="configure"/> applies on top of each value; otherwise the options are
@@ -27,24 +24,14 @@ public static class DifyMetadataChatClientBuilderExtensions
 #pragma warning restore RS0027
 
     /// <summary>Adds the layer; <paramref name="configureWithServices"/> can read the pipeline's services.</summary>
-    /// <param name="builder">The <see cref="ChatClientBuilder"/>.</param>
-    /// <param name="configureWithServices">Configures the options, with the pipeline's <see cref="IServiceProvider"/>.</param>
-    /// <returns>The <paramref name="builder"/>.</returns>
     public static ChatClientBuilder UseDifyMetadata(this ChatClientBuilder builder, Action<DifyMetadataOptions, IServiceProvider> configureWithServices) =>
         builder.UseDifyMetadata(Options.Options.DefaultName, configureWithServices);
 
     /// <summary>Adds the layer, following the named options in the pipeline's services.</summary>
-    /// <param name="builder">The <see cref="ChatClientBuilder"/>.</param>
-    /// <param name="optionsName">The options name (for example one per keyed client).</param>
-    /// <returns>The <paramref name="builder"/>.</returns>
     public static ChatClientBuilder UseDifyMetadata(this ChatClientBuilder builder, string optionsName) =>
         builder.UseDifyMetadata(optionsName, configure: null);
 
     /// <summary>Adds the layer, following the named options; <paramref name="configure"/> applies on top.</summary>
-    /// <param name="builder">The <see cref="ChatClientBuilder"/>.</param>
-    /// <param name="optionsName">The options name.</param>
-    /// <param name="configure">An optional callback applied on top of the named options.</param>
-    /// <returns>The <paramref name="builder"/>.</returns>
     public static ChatClientBuilder UseDifyMetadata(this ChatClientBuilder builder, string optionsName, Action<DifyMetadataOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -53,10 +40,6 @@ public static class DifyMetadataChatClientBuilderExtensions
     }
 
     /// <summary>Adds the layer, following the named options; <paramref name="configureWithServices"/> applies on top.</summary>
-    /// <param name="builder">The <see cref="ChatClientBuilder"/>.</param>
-    /// <param name="optionsName">The options name.</param>
-    /// <param name="configureWithServices">Applied on top of the named options, with the pipeline's services.</param>
-    /// <returns>The <paramref name="builder"/>.</returns>
     public static ChatClientBuilder UseDifyMetadata(
         this ChatClientBuilder builder, string optionsName, Action<DifyMetadataOptions, IServiceProvider> configureWithServices)
     {

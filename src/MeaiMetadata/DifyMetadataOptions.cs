@@ -8,7 +8,7 @@ namespace MeaiMetadata;
 public sealed class DifyMetadataOptions
 {
     /// <summary>The default source marker, <c>dify</c>.</summary>
-    public const string DefaultSource = "dify";
+    internal const string DefaultSource = "dify";
 
     /// <summary>Gets or sets a value indicating whether requests are tagged; read live from configuration.</summary>
     /// <value>The default value is <see langword="true"/>: adding the layer is the opt-in.</value>

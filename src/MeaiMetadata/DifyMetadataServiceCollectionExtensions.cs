@@ -10,17 +10,10 @@ public static class DifyMetadataServiceCollectionExtensions
 {
     /// <summary>Registers the default options, bound from <paramref name="configuration"/> (e.g. the section
     /// <c>DifyMetadata</c>) and validated at start-up; a change takes effect on the next request.</summary>
-    /// <param name="services">The service collection.</param>
-    /// <param name="configuration">The configuration section.</param>
-    /// <returns>The <paramref name="services"/>.</returns>
     public static IServiceCollection AddDifyMetadata(this IServiceCollection services, IConfiguration configuration) =>
         services.AddDifyMetadata(Options.Options.DefaultName, configuration);
 
     /// <summary>Registers named options, bound from <paramref name="configuration"/> and validated at start-up.</summary>
-    /// <param name="services">The service collection.</param>
-    /// <param name="name">The options name; pass the same name to <c>UseDifyMetadata(name)</c>.</param>
-    /// <param name="configuration">The configuration section.</param>
-    /// <returns>The <paramref name="services"/>.</returns>
     public static IServiceCollection AddDifyMetadata(this IServiceCollection services, string name, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -29,17 +22,10 @@ public static class DifyMetadataServiceCollectionExtensions
     }
 
     /// <summary>Registers the default options, set by <paramref name="configure"/> and validated at start-up.</summary>
-    /// <param name="services">The service collection.</param>
-    /// <param name="configure">Sets the options.</param>
-    /// <returns>The <paramref name="services"/>.</returns>
     public static IServiceCollection AddDifyMetadata(this IServiceCollection services, Action<DifyMetadataOptions> configure) =>
         services.AddDifyMetadata(Options.Options.DefaultName, configure);
 
     /// <summary>Registers named options, set by <paramref name="configure"/> and validated at start-up.</summary>
-    /// <param name="services">The service collection.</param>
-    /// <param name="name">The options name; pass the same name to <c>UseDifyMetadata(name)</c>.</param>
-    /// <param name="configure">Sets the options.</param>
-    /// <returns>The <paramref name="services"/>.</returns>
     public static IServiceCollection AddDifyMetadata(this IServiceCollection services, string name, Action<DifyMetadataOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);

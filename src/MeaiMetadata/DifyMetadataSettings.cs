@@ -48,7 +48,6 @@ internal sealed class DifyMetadataSettings
     public ILogger Logger { get; }
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
-    /// <exception cref="ArgumentException">An option has a value that cannot work (the message names it).</exception>
     public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger)
     {
         if (Validate(options) is { } error)

@@ -38,5 +38,5 @@ public static class DifyMetadataTelemetry
     public const string ModelTag = "gen_ai.request.model";
 
     /// <summary>The tag value that stands for every app id beyond <see cref="DifyMetadataOptions.MaxMetricAppIds"/>.</summary>
-    public const string OtherAppId = "other";
+    internal const string OtherAppId = "other";
 }

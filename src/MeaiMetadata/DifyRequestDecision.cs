@@ -54,7 +54,7 @@ public sealed class DifyRequestDecision
     public bool? Store { get; }
 
     /// <summary>Gets a value indicating whether the request streams.</summary>
-    public bool IsStreaming { get; }
+    internal bool IsStreaming { get; }
 
     /// <summary>Gets the layer's logger, for what a mapping changes or drops.</summary>
     public ILogger Logger => _settings.Logger;
@@ -78,12 +78,9 @@ public sealed class DifyRequestDecision
     internal string? RecordedOutcome => Outcome is null ? null : _failed ? DifyMetadataMetrics.TaggingFailed : _storeOff ? DifyMetadataMetrics.StoreDisabled : Outcome;
 
     /// <summary>Returns the <c>store</c> flag that applies to raw options that say <paramref name="rawStore"/>.</summary>
-    /// <param name="rawStore">The raw options' own flag (the caller's factory has the last word), or <see langword="null"/>.</param>
-    /// <returns><paramref name="rawStore"/> when set, else <see cref="Store"/>.</returns>
-    public bool? DecideStore(bool? rawStore) => rawStore ?? Store;
+    internal bool? DecideStore(bool? rawStore) => rawStore ?? Store;
 
     /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request.</summary>
-    /// <param name="metadata">The request's metadata, or <see langword="null"/>.</param>
     public void RemoveReservedKeys(IDictionary<string, string>? metadata) => WireMetadata.RemoveReservedKeys(metadata, Logger);
 
     /// <summary>Returns the decision whose factory <paramref name="options"/> carry, or <see langword="null"/>.</summary>
@@ -131,9 +128,7 @@ public sealed class DifyRequestDecision
             Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId);
             return raw;
         }
-#pragma warning disable CA1031 // Tagging never breaks a request: it goes out as the caller built it.
         catch (Exception ex)
-#pragma warning restore CA1031
         {
             _failed = true;
             Log.TaggingFailed(Logger, ex);

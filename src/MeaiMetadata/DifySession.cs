@@ -53,18 +53,9 @@ public sealed class DifySession
     internal bool IsBlank => string.IsNullOrWhiteSpace(AppId);
 
     /// <summary>Starts a session for <paramref name="appId"/> in the current async flow.</summary>
-    /// <param name="appId">The app id; sent as it is (cut to 512 characters). Empty or white space: no app.</param>
-    /// <returns>A scope that ends the session when disposed.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="appId"/> is <see langword="null"/>.</exception>
     public static IDisposable Begin(string appId) => Begin(appId, propagateAsBaggage: false);
 
     /// <summary>Starts a session for <paramref name="appId"/>, optionally carrying the id to other services as W3C Baggage.</summary>
-    /// <param name="appId">The app id; sent as it is (cut to 512 characters). Empty or white space: no app.</param>
-    /// <param name="propagateAsBaggage"><see langword="true"/> to also send the app id as the baggage item <c>dify.app_id</c>
-    /// on HTTP calls made inside the session by an <see cref="HttpClient"/> with <see cref="Http.DifyBaggageHandler"/>
-    /// (<c>AddDifyBaggage()</c>).</param>
-    /// <returns>A scope that ends the session when disposed.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="appId"/> is <see langword="null"/>.</exception>
     public static IDisposable Begin(string appId, bool propagateAsBaggage)
     {
         ArgumentNullException.ThrowIfNull(appId);
@@ -74,13 +65,9 @@ public sealed class DifySession
     }
 
     /// <summary>Starts a session for a numeric app id, formatted with the invariant culture.</summary>
-    /// <param name="appId">The app id.</param>
-    /// <returns>A scope that ends the session when disposed.</returns>
     public static IDisposable Begin(long appId) => Begin(appId.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Starts a session for an app id that is a <see cref="Guid"/>, formatted as <c>xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx</c>.</summary>
-    /// <param name="appId">The app id.</param>
-    /// <returns>A scope that ends the session when disposed.</returns>
     public static IDisposable Begin(Guid appId) => Begin(appId.ToString("D", CultureInfo.InvariantCulture));
 
     private sealed class Scope(DifySession session, Scope? parent) : IDisposable

@@ -8,10 +8,6 @@ public static class DifyGatewayHeadersExtensions
 {
     /// <summary>Writes the LLM-gateway headers chosen in <see cref="DifyMetadataOptions.GatewayHeaders"/> on every request
     /// that a <c>UseDifyMetadata()</c> layer decided, sent by a client built with these options.</summary>
-    /// <typeparam name="TOptions">The client options type, e.g. <c>OpenAIClientOptions</c>.</typeparam>
-    /// <param name="options">The client options.</param>
-    /// <returns>The <paramref name="options"/>.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
     /// <remarks>The policy runs last before the transport (<see cref="PipelinePosition.BeforeTransport"/>), on every try, so
     /// its headers replace a caller's own header of the same name set by any per-call or per-try policy (only a caller's own
     /// <see cref="PipelinePosition.BeforeTransport"/> policy added after this one runs later).</remarks>

@@ -20,7 +20,6 @@ public sealed class DifyGatewayHeadersHandler : DelegatingHandler
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyGatewayHeadersHandler"/> class over <paramref name="innerHandler"/>.</summary>
-    /// <param name="innerHandler">The handler that sends the request.</param>
     public DifyGatewayHeadersHandler(HttpMessageHandler innerHandler)
         : base(innerHandler)
     {

@@ -3,7 +3,7 @@ namespace MeaiMetadata.Gateways;
 /// <summary>The names of the gateway presets, as written in <see cref="DifyMetadataOptions.GatewayHeaders"/> and in
 /// configuration (<c>"DifyMetadata": { "GatewayHeaders": ["Helicone", "Portkey", "Cloudflare", "LiteLLM"] }</c>).</summary>
 /// <remarks>Names are matched without regard to case.</remarks>
-public static class DifyGatewayPresets
+internal static class DifyGatewayPresets
 {
     /// <summary>Helicone custom properties: <c>Helicone-Property-Dify-App-Id</c> and <c>Helicone-Property-Dify-Source</c>,
     /// each value percent-encoded.</summary>

@@ -31,7 +31,6 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyBaggageHandler"/> class over <paramref name="innerHandler"/>.</summary>
-    /// <param name="innerHandler">The handler that sends the request.</param>
     public DifyBaggageHandler(HttpMessageHandler innerHandler)
         : base(innerHandler)
     {
@@ -79,15 +78,12 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         {
             carry(appId);
         }
-#pragma warning disable CA1031 // Another carrier failing must not fail the call: the header still carries the app id.
         catch (Exception)
-#pragma warning restore CA1031
         {
         }
     }
 
     /// <summary>Puts the current propagating session's app id on <paramref name="request"/>, keeping its other baggage.</summary>
-    /// <returns>The app id sent (normalized), or <see langword="null"/> outside a propagating session.</returns>
     internal static string? AddBaggage(HttpRequestMessage request)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -20,20 +20,13 @@ public static class BedrockRequestMetadata
 
     /// <summary>Turns any text into a valid value: case kept, each character outside the allowed set replaced by <c>_</c>
     /// (one per Unicode scalar), cut to 256.</summary>
-    /// <param name="value">The text.</param>
-    /// <returns>The value.</returns>
     public static string NormalizeValue(string value) => WireMetadata.ReplaceDisallowed(value, MaxValueLength, IsAllowed, lowerCase: false);
 
     /// <summary>Returns whether Bedrock accepts <paramref name="key"/> as a key.</summary>
-    /// <param name="key">The key.</param>
-    /// <returns><see langword="true"/> for 1 to 256 allowed characters.</returns>
     public static bool IsValidKey(string key) => key is { Length: > 0 and <= MaxKeyLength } && key.All(IsAllowed);
 
     /// <summary>Merges the request's tags into <paramref name="metadata"/> within Bedrock's rules, or removes reserved keys
     /// when the request is not tagged.</summary>
-    /// <param name="metadata">The request's own metadata.</param>
-    /// <param name="decision">The request's decision.</param>
-    /// <returns><see langword="true"/> when the tags were attached.</returns>
     public static bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision) => s_rules.Merge(metadata, decision, "bedrock requestMetadata");
 
     private static bool IsAllowed(char c) =>

@@ -29,33 +29,19 @@ public abstract class DifyProviderMapping
     public abstract string Name { get; }
 
     /// <summary>Returns whether <paramref name="rawOptions"/> are this mapping's raw options type.</summary>
-    /// <param name="rawOptions">The raw options the caller's factory returned.</param>
-    /// <returns><see langword="true"/> to have <see cref="Apply"/> merge into them.</returns>
     public abstract bool CanApply(object rawOptions);
 
     /// <summary>Returns whether this mapping serves <paramref name="providerClient"/>.</summary>
-    /// <param name="providerClient">The client the layer passes requests to (answer through <see cref="IChatClient.GetService"/>,
-    /// which delegating clients pass on to the provider at the end).</param>
-    /// <param name="streaming">Whether the request streams.</param>
-    /// <returns><see langword="true"/> when this mapping serves the client.</returns>
     public abstract bool CanCreateFor(IChatClient providerClient, bool streaming);
 
     /// <summary>Creates empty raw options of the type <paramref name="providerClient"/> consumes.</summary>
-    /// <param name="providerClient">The provider client.</param>
-    /// <param name="streaming">Whether the request streams.</param>
-    /// <returns>New raw options, for this request only.</returns>
     public abstract object CreateRawOptions(IChatClient providerClient, bool streaming);
 
     /// <summary>Returns whether a request with the <c>store</c> flag <paramref name="store"/> carries the tags.</summary>
-    /// <param name="store">The request's <c>store</c> flag, or <see langword="null"/> for unset.</param>
-    /// <returns>By default, <see langword="true"/> unless <paramref name="store"/> is <see langword="false"/>.</returns>
     public virtual bool AttachesMetadata(bool? store) => store is not false;
 
     /// <summary>Puts the tags on <paramref name="rawOptions"/> (this request's own) when the request is tagged; otherwise
     /// removes any <c>dify_app_id</c>/<c>dify_source</c> of the caller's.</summary>
-    /// <param name="rawOptions">The raw options.</param>
-    /// <param name="decision">The decision for the request.</param>
-    /// <returns><see langword="true"/> when the tags were attached.</returns>
     public abstract bool Apply(object rawOptions, DifyRequestDecision decision);
 
     /// <summary>Merges into OpenAI metadata when the final <c>store</c> flag allows it (the caller's raw flag wins).</summary>

@@ -17,20 +17,13 @@ public static class VertexAILabels
 
     /// <summary>Turns any text into a valid label value: lower-cased, each character outside <c>[a-z0-9_-]</c> replaced by
     /// <c>_</c> (one per Unicode scalar), cut to 63.</summary>
-    /// <param name="value">The text.</param>
-    /// <returns>The label value.</returns>
     public static string NormalizeValue(string value) => WireMetadata.ReplaceDisallowed(value, MaxLength, IsAllowed, lowerCase: true);
 
     /// <summary>Returns whether Google accepts <paramref name="key"/> as a label key.</summary>
-    /// <param name="key">The key.</param>
-    /// <returns><see langword="true"/> for 1 to 63 characters of <c>[a-z0-9_-]</c> starting with <c>[a-z]</c>.</returns>
     public static bool IsValidKey(string key) => key is { Length: > 0 and <= MaxLength } && key[0] is >= 'a' and <= 'z' && key.All(IsAllowed);
 
     /// <summary>Merges the request's tags into <paramref name="labels"/> within Google's rules, or removes reserved keys
     /// when the request is not tagged.</summary>
-    /// <param name="labels">The request's own labels.</param>
-    /// <param name="decision">The request's decision.</param>
-    /// <returns><see langword="true"/> when the tags were attached.</returns>
     public static bool Merge(IDictionary<string, string> labels, DifyRequestDecision decision) => s_rules.Merge(labels, decision, "vertex-ai labels");
 
     private static bool IsAllowed(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-';

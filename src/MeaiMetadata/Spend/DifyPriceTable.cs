@@ -35,23 +35,16 @@ public sealed class DifyPriceTable
     public static string BuiltInSource => BuiltInPrices.Source;
 
     /// <summary>Gets the ids of the models priced in this table (not the aliases, nor the snapshots that resolve to a family).</summary>
-    public IEnumerable<string> Models => _prices.Keys;
+    internal IEnumerable<string> Models => _prices.Keys;
 
     /// <summary>Returns the table of <paramref name="options"/>: the built-in prices with theirs on top.</summary>
-    /// <param name="options">The options.</param>
-    /// <returns>The table.</returns>
-    /// <exception cref="ArgumentException">A price is invalid (<see cref="Validate"/>).</exception>
-    public static DifyPriceTable From(DifyMetadataOptions options)
+    internal static DifyPriceTable From(DifyMetadataOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         return Create(options.Prices, options.ModelAliases);
     }
 
     /// <summary>Returns the built-in prices with <paramref name="prices"/> on top and <paramref name="modelAliases"/>.</summary>
-    /// <param name="prices">Prices per model id; they replace the built-in price of the same id.</param>
-    /// <param name="modelAliases">Names (for example Azure OpenAI deployment names) mapped to the model id they are priced as.</param>
-    /// <returns>The table.</returns>
-    /// <exception cref="ArgumentException">A price is invalid (<see cref="Validate"/>).</exception>
     public static DifyPriceTable Create(IEnumerable<KeyValuePair<string, ModelPrice>>? prices, IEnumerable<KeyValuePair<string, string>>? modelAliases = null)
     {
         if (Validate(prices, modelAliases) is { } error)
@@ -77,45 +70,33 @@ public sealed class DifyPriceTable
 
     /// <summary>Returns why <paramref name="prices"/> or <paramref name="modelAliases"/> are invalid, naming the model and the
     /// field, or <see langword="null"/> when they are valid.</summary>
-    /// <param name="prices">Prices per model id.</param>
-    /// <param name="modelAliases">Names mapped to model ids.</param>
-    /// <returns>The reason, or <see langword="null"/>.</returns>
     public static string? Validate(IEnumerable<KeyValuePair<string, ModelPrice>>? prices, IEnumerable<KeyValuePair<string, string>>? modelAliases = null)
     {
         const string Prices = $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.Prices)}";
         foreach ((string model, ModelPrice? price) in prices ?? [])
         {
-            if (string.IsNullOrWhiteSpace(model))
+            string? error = string.IsNullOrWhiteSpace(model) ? $"{Prices} has a price without a model id."
+                : price is null ? $"{Prices}[\"{model}\"] is null."
+                : Field(model, nameof(ModelPrice.InputPerMillion), price.InputPerMillion, required: true)
+                    ?? Field(model, nameof(ModelPrice.CachedInputPerMillion), price.CachedInputPerMillion, required: false)
+                    ?? Field(model, nameof(ModelPrice.OutputPerMillion), price.OutputPerMillion, required: true);
+            if (error is not null)
             {
-                return $"{Prices} has a price without a model id.";
-            }
-
-            if (price is null)
-            {
-                return $"{Prices}[\"{model}\"] is null.";
-            }
-
-            if (Field(model, nameof(ModelPrice.InputPerMillion), price.InputPerMillion, required: true) is { } input)
-            {
-                return input;
-            }
-
-            if (Field(model, nameof(ModelPrice.CachedInputPerMillion), price.CachedInputPerMillion, required: false) is { } cached)
-            {
-                return cached;
-            }
-
-            if (Field(model, nameof(ModelPrice.OutputPerMillion), price.OutputPerMillion, required: true) is { } output)
-            {
-                return output;
+                return error;
             }
         }
 
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach ((string name, string? model) in modelAliases ?? [])
         {
             if (string.IsNullOrWhiteSpace(name) || string.IsNullOrWhiteSpace(model))
             {
                 return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ModelAliases)}[\"{name}\"] must map a name to a model id; it maps \"{name}\" to \"{model}\".";
+            }
+
+            if (!names.Add(name))
+            {
+                return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.ModelAliases)} names \"{name}\" twice (names compare without regard to case).";
             }
         }
 
@@ -129,9 +110,6 @@ public sealed class DifyPriceTable
     }
 
     /// <summary>Returns the price of <paramref name="model"/>, resolved through its alias and its family.</summary>
-    /// <param name="model">The model id, as requested or as reported.</param>
-    /// <param name="price">A copy of the price, cached input filled in.</param>
-    /// <returns><see langword="true"/> when the model is priced.</returns>
     public bool TryGetPrice(string? model, [NotNullWhen(true)] out ModelPrice? price)
     {
         if (Find(model) is { } found)
@@ -145,20 +123,11 @@ public sealed class DifyPriceTable
     }
 
     /// <summary>Returns the cost in US dollars of a response of <paramref name="model"/>, or <see langword="null"/> when the model is not priced.</summary>
-    /// <param name="model">The model id.</param>
-    /// <param name="inputTokens">All input tokens, cached ones included.</param>
-    /// <param name="cachedInputTokens">The input tokens read from the prompt cache (at most <paramref name="inputTokens"/>).</param>
-    /// <param name="outputTokens">The output tokens, reasoning tokens included.</param>
-    /// <returns>The exact cost (no rounding), or <see langword="null"/>.</returns>
     public decimal? GetCost(string? model, long inputTokens, long cachedInputTokens, long outputTokens) =>
         Find(model) is { } price ? price.Cost(inputTokens, cachedInputTokens, outputTokens) : null;
 
     /// <summary>Returns the cost in US dollars of a response of <paramref name="model"/> with <paramref name="usage"/>, or
     /// <see langword="null"/> when the model is not priced.</summary>
-    /// <param name="model">The model id.</param>
-    /// <param name="usage">The usage: <see cref="UsageDetails.InputTokenCount"/> (cached included),
-    /// <see cref="UsageDetails.CachedInputTokenCount"/> and <see cref="UsageDetails.OutputTokenCount"/> (reasoning included).</param>
-    /// <returns>The exact cost (no rounding), or <see langword="null"/>.</returns>
     public decimal? GetCost(string? model, UsageDetails usage)
     {
         ArgumentNullException.ThrowIfNull(usage);

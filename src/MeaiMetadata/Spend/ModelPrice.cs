@@ -15,6 +15,5 @@ public sealed class ModelPrice
     public decimal? OutputPerMillion { get; set; }
 
     /// <summary>Returns a copy whose changes do not reach this instance.</summary>
-    /// <returns>The copy.</returns>
-    public ModelPrice Clone() => (ModelPrice)MemberwiseClone();
+    internal ModelPrice Clone() => (ModelPrice)MemberwiseClone();
 }

@@ -86,7 +86,6 @@ internal static class WireMetadata
 
     /// <summary>Merges the tags into <paramref name="metadata"/> (the request's own) within <paramref name="rules"/>, and
     /// logs what the caller lost.</summary>
-    /// <returns>The caller keys removed and adjusted, and whether <c>dify_source</c> was left out.</returns>
     public static (List<string>? Dropped, List<string>? Adjusted, bool SourceOmitted) Merge(IDictionary<string, string> metadata, string appId, string? source, MetadataRules rules, ILogger logger, string target)
     {
         _ = metadata.Remove(DifyMetadataKeys.AppId);
@@ -141,8 +140,8 @@ internal static class WireMetadata
         }
     }
 
-    /// <summary>Reads the string pairs of the caller's <c>AdditionalProperties["metadata"]</c>: a string or object
-    /// dictionary, a JSON object (as a node, an element, a document or text); <see langword="null"/> for anything else.</summary>
+    /// <summary>Reads the caller's <c>AdditionalProperties["metadata"]</c>: a string or object dictionary, or a JSON object
+    /// (node, element or text); <see langword="null"/> for anything else, which the tags replace.</summary>
     public static Dictionary<string, string>? ReadPairs(object? value)
     {
         try
@@ -183,8 +182,6 @@ internal static class WireMetadata
                 }
 
                 break;
-            case JsonDocument document:
-                return TryReadPairs(document.RootElement);
             case JsonElement { ValueKind: JsonValueKind.Object } element:
                 foreach (JsonProperty property in element.EnumerateObject())
                 {
@@ -203,13 +200,6 @@ internal static class WireMetadata
                     return null;
                 }
 
-            case System.Collections.IDictionary dictionary:
-                foreach (System.Collections.DictionaryEntry entry in dictionary)
-                {
-                    Add(pairs, entry.Key as string, Text(entry.Value));
-                }
-
-                break;
             default:
                 return null;
         }
@@ -250,10 +240,7 @@ internal static class WireMetadata
     };
 }
 
-/// <summary>One provider's rules for request metadata: how many pairs, which keys, what values.</summary>
-/// <param name="maxPairs">The most pairs a request may carry.</param>
-/// <param name="isValidKey">Whether the provider accepts a key as it is.</param>
-/// <param name="normalizeValue">Makes a value acceptable; returns the same instance when it already is.</param>
+/// <summary>One provider's rules for request metadata: how many pairs, which keys, what values (normalized).</summary>
 internal sealed class MetadataRules(int maxPairs, Func<string, bool> isValidKey, Func<string, string> normalizeValue)
 {
     public int MaxPairs { get; } = maxPairs;
@@ -279,8 +266,7 @@ internal sealed class MetadataRules(int maxPairs, Func<string, bool> isValidKey,
     }
 }
 
-/// <summary>The tags alone as a read-only string map (<c>dify_app_id</c> and, when set, <c>dify_source</c>): what the
-/// <c>AdditionalProperties["metadata"]</c> channel carries when the caller brought no metadata, in one small object.</summary>
+/// <summary>The tags alone as a read-only string map: the <c>AdditionalProperties["metadata"]</c> of a caller without metadata.</summary>
 internal sealed class TagPairs(string appId, string? source) : IReadOnlyDictionary<string, string>
 {
     public int Count => source is null ? 1 : 2;
