@@ -1,4 +1,3 @@
-using MeaiMetadata.Gateways;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
