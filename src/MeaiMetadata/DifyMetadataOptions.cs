@@ -94,8 +94,8 @@ public sealed class DifyMetadataOptions
     /// <summary>Gets the prices per model id, in US dollars per million tokens, that override or extend the built-in prices
     /// of OpenAI's chat models (<see cref="Spend.DifyPriceTable.BuiltInSource"/>); bound from <c>DifyMetadata:Prices</c>.</summary>
     /// <remarks>Ids compare case-insensitively; a dated snapshot without a price of its own takes its family's
-    /// (<c>gpt-4o-mini-2024-07-18</c> → <c>gpt-4o-mini</c>). They price the <c>dify.app.cost</c> counter and the report
-    /// (<see cref="Spend.DifySpendReport"/>).</remarks>
+    /// (<c>gpt-4o-mini-2024-07-18</c> → <c>gpt-4o-mini</c>). They price the <c>dify.app.cost</c> counter; the spend report
+    /// tool (<c>meai-spend --config appsettings.json</c>) reads the same section.</remarks>
     /// <value>The default value is empty: the built-in prices alone.</value>
     public IDictionary<string, Spend.ModelPrice> Prices { get; private set; } = new Dictionary<string, Spend.ModelPrice>(StringComparer.OrdinalIgnoreCase);
 

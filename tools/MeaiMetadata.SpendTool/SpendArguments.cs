@@ -1,12 +1,12 @@
 using System.Globalization;
 
-namespace MeaiMetadata.Report;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>The report's command line: <c>--since DATE [--until DATE] [--app ID] [--format table|csv|json] [--base-url URL]</c>.</summary>
-public sealed class ReportArguments
+internal sealed class SpendArguments
 {
     public const string Usage = """
-        Usage: dotnet run --project samples/MeaiMetadata.Report -- --since 2026-11-01 [--until 2026-11-30] [--app ID] [--format table|csv|json] [--base-url URL]
+        Usage: meai-spend --since 2026-11-01 [--until 2026-11-30] [--app ID] [--format table|csv|json] [--base-url URL]
           --since DATE     first day (UTC) of the range, yyyy-MM-dd (required)
           --until DATE     last day (UTC) of the range, inclusive; default: today
           --app ID         only this dify_app_id
@@ -28,7 +28,7 @@ public sealed class ReportArguments
     public bool Help { get; private init; }
 
     /// <summary>Parses <paramref name="args"/>; on failure returns <see langword="null"/> and says what was wrong.</summary>
-    public static ReportArguments? Parse(string[] args, out string? error)
+    public static SpendArguments? Parse(string[] args, out string? error)
     {
         DateTimeOffset? since = null, until = null;
         string? app = null, format = "table";
@@ -39,7 +39,7 @@ public sealed class ReportArguments
             if (name is "--help" or "-h")
             {
                 error = null;
-                return new ReportArguments { Help = true };
+                return new SpendArguments { Help = true };
             }
 
             if (name is not ("--since" or "--until" or "--app" or "--format" or "--base-url"))
@@ -114,6 +114,6 @@ public sealed class ReportArguments
         }
 
         error = null;
-        return new ReportArguments { Since = since.Value, Until = until, App = app, Format = format, BaseUrl = baseUrl };
+        return new SpendArguments { Since = since.Value, Until = until, App = app, Format = format, BaseUrl = baseUrl };
     }
 }

@@ -1,14 +1,13 @@
 using System.ClientModel;
 using System.Globalization;
 using System.Text.Json;
-using MeaiMetadata.Spend;
 using OpenAI;
 using Spectre.Console;
 
-namespace MeaiMetadata.Report;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>Spend per app from OpenAI's Stored Completions; callable in-process by tests.</summary>
-public static class ReportProgram
+internal static class SpendProgram
 {
     public const int ExitOk = 0;
     public const int ExitFailed = 1;
@@ -16,17 +15,17 @@ public static class ReportProgram
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
     {
-        ReportArguments? arguments = ReportArguments.Parse(args, out string? parseError);
+        SpendArguments? arguments = SpendArguments.Parse(args, out string? parseError);
         if (arguments is null)
         {
             await error.WriteLineAsync($"error: {parseError}");
-            await error.WriteLineAsync(ReportArguments.Usage);
+            await error.WriteLineAsync(SpendArguments.Usage);
             return ExitUsage;
         }
 
         if (arguments.Help)
         {
-            await output.WriteLineAsync(ReportArguments.Usage);
+            await output.WriteLineAsync(SpendArguments.Usage);
             return ExitOk;
         }
 

@@ -1,16 +1,15 @@
 using MeaiMetadata.FakeOpenAI;
-using MeaiMetadata.Report;
 
-namespace MeaiMetadata.IntegrationTests.Report;
+namespace MeaiMetadata.SpendTool.Tests;
 
-/// <summary>The report sample, run in-process against the strict fake.</summary>
-public sealed class ReportProgramTests
+/// <summary>The meai-spend tool, run in-process against the strict fake.</summary>
+public sealed class SpendProgramTests
 {
     private static async Task<(int Exit, string Output, string Error)> RunAsync(string? key, params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        int exit = await ReportProgram.RunAsync(args, output, error, name => name == "OPENAI_API_KEY" ? key : null);
+        int exit = await SpendProgram.RunAsync(args, output, error, name => name == "OPENAI_API_KEY" ? key : null);
         return (exit, output.ToString(), error.ToString());
     }
 

@@ -1,10 +1,9 @@
-using System.Diagnostics.CodeAnalysis;
+using MeaiMetadata.Spend;
 
-namespace MeaiMetadata.Spend;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>What <see cref="DifySpendReport.FromStoredCompletionsAsync"/> reads and how it prices it.</summary>
-[Experimental("MEAI_METADATA001")]
-public sealed class DifySpendReportOptions
+internal sealed class DifySpendReportOptions
 {
     /// <summary>Gets or sets the start of the range (inclusive), compared with each stored completion's <c>created</c>.</summary>
     public DateTimeOffset Since { get; set; }
