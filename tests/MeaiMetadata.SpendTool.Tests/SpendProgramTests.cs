@@ -48,6 +48,44 @@ public sealed class SpendProgramTests
         Assert.Contains(message, error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--since", "2026-11-01", "2026-11-02")]
+    [InlineData("--until", "2026-11-20", "2026-11-30")]
+    [InlineData("--app", "support-bot", "sales-assistant")]
+    [InlineData("--format", "csv", "json")]
+    [InlineData("--base-url", "http://127.0.0.1:1/v1/", "http://127.0.0.1:2/v1/")]
+    public async Task OptionGivenTwice_Exit2_NamingIt(string option, string first, string second)
+    {
+        // The endpoint is unreachable: a run that took the second value instead of refusing would exit 1.
+        string[] args = option == "--since"
+            ? ["--since", first, "--since", second, "--base-url", "http://127.0.0.1:1/v1/"]
+            : option == "--base-url"
+                ? ["--since", "2026-11-01", option, first, option, second]
+                : ["--since", "2026-11-01", option, first, option, second, "--base-url", "http://127.0.0.1:1/v1/"];
+
+        (int exit, string output, string error) = await RunAsync("key", args);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.Contains($"{option} is given twice", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public async Task Help_Exit0_ListsEveryOption(string help)
+    {
+        // Help wins wherever it stands, even after a bad value.
+        (int exit, string output, string error) = await RunAsync(null, "--since", "not-a-date", help);
+
+        Assert.Equal(0, exit);
+        Assert.Equal("", error);
+        foreach (string option in new[] { "--since", "--until", "--app", "--format", "--base-url", "--help", "OPENAI_API_KEY", "Exit codes" })
+        {
+            Assert.Contains(option, output, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task MissingKey_Exit2_NamingOPENAI_API_KEY()
     {

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace MeaiMetadata.SpendTool;
 
-/// <summary>The report's command line: <c>--since DATE [--until DATE] [--app ID] [--format table|csv|json] [--base-url URL]</c>.</summary>
+/// <summary>The tool's command line: <c>--since DATE [--until DATE] [--app ID] [--format table|csv|json] [--base-url URL]</c>.</summary>
 internal sealed class SpendArguments
 {
     public const string Usage = """
@@ -12,13 +12,19 @@ internal sealed class SpendArguments
           --app ID         only this dify_app_id
           --format F       table (default), csv or json
           --base-url URL   the OpenAI-compatible endpoint, e.g. https://api.openai.com/v1/
+          --help           this text
         The API key is read from OPENAI_API_KEY.
+        Exit codes: 0 done, 1 the endpoint failed, 2 a bad argument or key.
         """;
+
+    private static readonly string[] s_options = ["--since", "--until", "--app", "--format", "--base-url"];
 
     public DateTimeOffset Since { get; private init; }
 
+    /// <summary>Gets the end of the range, exclusive (the midnight after the <c>--until</c> day), or <see langword="null"/>.</summary>
     public DateTimeOffset? Until { get; private init; }
 
+    /// <summary>Gets the app id as given.</summary>
     public string? App { get; private init; }
 
     public string Format { get; private init; } = "table";
@@ -30,21 +36,28 @@ internal sealed class SpendArguments
     /// <summary>Parses <paramref name="args"/>; on failure returns <see langword="null"/> and says what was wrong.</summary>
     public static SpendArguments? Parse(string[] args, out string? error)
     {
+        if (args.Any(a => a is "--help" or "-h"))
+        {
+            error = null;
+            return new SpendArguments { Help = true };
+        }
+
         DateTimeOffset? since = null, until = null;
         string? app = null, format = "table";
         Uri? baseUrl = null;
+        var given = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
-            if (name is "--help" or "-h")
-            {
-                error = null;
-                return new SpendArguments { Help = true };
-            }
-
-            if (name is not ("--since" or "--until" or "--app" or "--format" or "--base-url"))
+            if (!s_options.Contains(name))
             {
                 error = $"unknown option '{name}'.";
+                return null;
+            }
+
+            if (!given.Add(name))
+            {
+                error = $"{name} is given twice; give it once.";
                 return null;
             }
 
