@@ -151,6 +151,39 @@ public sealed class SpendProgramTests
         Assert.Equal(150, json.RootElement.EnumerateArray().Sum(r => r.GetProperty("requests").GetInt64()));
     }
 
+    [Theory]
+    [InlineData("table", false)]
+    [InlineData("csv", false)]
+    [InlineData("json", false)]
+    [InlineData("table", true)]
+    [InlineData("csv", true)]
+    [InlineData("json", true)]
+    public async Task EmptyResult_FriendlyLine_Exit0(string format, bool wrongApp)
+    {
+        // Nothing stored yet, or stored completions of other apps only and an --app that matches none of them.
+        await using FakeOpenAIServer server = wrongApp ? await SeededAsync() : await FakeOpenAIServer.StartAsync();
+        string[] app = wrongApp ? ["--app", "suport-bot"] : [];
+
+        (int exit, string output, string error) = await RunAsync("key", ["--since", "2026-11-01", "--until", "2026-11-30", "--format", format, "--base-url", server.BaseAddress.ToString(), .. app]);
+
+        Assert.Equal(0, exit);
+        string line = wrongApp ? "No stored completions of app 'suport-bot' from 2026-11-01 to 2026-11-30 (UTC)." : "No stored completions from 2026-11-01 to 2026-11-30 (UTC).";
+        switch (format)
+        {
+            case "table":
+                Assert.StartsWith(line, output, StringComparison.Ordinal);
+                break;
+            case "csv": // still a CSV file: the header alone; the line on stderr
+                Assert.Equal("app,model,requests,input_tokens,cached_input_tokens,output_tokens,cost_usd", output.TrimEnd());
+                Assert.Contains(line, error, StringComparison.Ordinal);
+                break;
+            default:
+                Assert.Equal("[]", output.TrimEnd());
+                Assert.Contains(line, error, StringComparison.Ordinal);
+                break;
+        }
+    }
+
     [Fact]
     public async Task UnreachableEndpoint_Exit1_NamingIt()
     {

@@ -76,8 +76,30 @@ internal static class SpendProgram
         }
 
         await error.WriteLineAsync($"read {report.Read} stored completion(s).");
+        if (report.Rows.Count == 0)
+        {
+            // Nothing stored yet, or an --app that matches nothing: say so (the table and chart need a row). CSV and JSON
+            // stay machine-readable (a header, an empty array); the line goes to stderr for them.
+            string nothing = Nothing(arguments);
+            await (arguments.Format == "table" ? output : error).WriteLineAsync(nothing);
+            if (arguments.Format == "table")
+            {
+                return ExitOk;
+            }
+        }
+
         Write(output, report, arguments.Format);
         return ExitOk;
+    }
+
+    /// <summary>The line for an empty result: the range, the app, and where stored completions come from.</summary>
+    private static string Nothing(SpendArguments arguments)
+    {
+        DateTimeOffset end = arguments.Until ?? new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(1);
+        string range = string.Create(CultureInfo.InvariantCulture, $"from {arguments.Since:yyyy-MM-dd} to {end.AddDays(-1):yyyy-MM-dd} (UTC)");
+        return arguments.App is { } app
+            ? $"No stored completions of app '{app}' {range}. Check the app id: it must match dify_app_id exactly (case included)."
+            : $"No stored completions {range}. Only Chat Completions requests sent with store: true are stored (tagged requests are, by default); OpenAI lists them after a short delay.";
     }
 
     /// <summary>Writes the report as a table (with a bar per app), CSV or JSON. Costs are exact sums, shown to 6 decimals.</summary>
