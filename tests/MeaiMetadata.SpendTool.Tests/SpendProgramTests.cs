@@ -185,6 +185,34 @@ public sealed class SpendProgramTests
     }
 
     [Fact]
+    public async Task Http404_BaseUrlWithoutV1_Exit2_HintsV1()
+    {
+        await using FakeOpenAIServer server = await SeededAsync();
+        var root = new Uri(server.BaseAddress, "/"); // http://127.0.0.1:PORT/, without the /v1/ the fake (like OpenAI) serves under
+
+        (int exit, string output, string error) = await RunAsync("key", "--since", "2026-11-01", "--base-url", root.ToString());
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.Contains("HTTP 404", error, StringComparison.Ordinal);
+        Assert.Contains($"the base URL probably lacks /v1 (OpenAI's is https://api.openai.com/v1/; try {server.BaseAddress})", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Http404_BaseUrlWithV1_Exit1_NoV1Hint()
+    {
+        // An Azure-like endpoint under /openai/v1/, asked at /v1/: the URL has its /v1, the 404 is something else.
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { PathBase = "/openai/v1" });
+        var wrong = new Uri(server.BaseAddress, "/v1/");
+
+        (int exit, _, string error) = await RunAsync("key", "--since", "2026-11-01", "--base-url", wrong.ToString());
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"HTTP 404 from {wrong}: it does not list stored completions", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("lacks /v1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnreachableEndpoint_Exit1_NamingIt()
     {
         (int exit, _, string error) = await RunAsync("k", "--since", "2026-11-01", "--base-url", "http://127.0.0.1:1/v1/");

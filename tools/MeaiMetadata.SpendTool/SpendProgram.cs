@@ -13,6 +13,9 @@ internal static class SpendProgram
     public const int ExitFailed = 1;
     public const int ExitUsage = 2;
 
+    /// <summary>The OpenAI SDK's default endpoint.</summary>
+    private static readonly Uri s_defaultEndpoint = new("https://api.openai.com/v1/");
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
     {
         SpendArguments? arguments = SpendArguments.Parse(args, out string? parseError);
@@ -57,6 +60,16 @@ internal static class SpendProgram
             await error.WriteLineAsync("error: HTTP 401: the endpoint refused the key in OPENAI_API_KEY.");
             return ExitUsage;
         }
+        catch (ClientResultException ex) when (ex.Status == 404)
+        {
+            // OpenAI's API lives under /v1: a base URL without it (https://api.openai.com/) answers 404 to every path.
+            Uri endpoint = arguments.BaseUrl ?? s_defaultEndpoint;
+            bool hasV1 = endpoint.AbsolutePath.TrimEnd('/').EndsWith("/v1", StringComparison.OrdinalIgnoreCase);
+            await error.WriteLineAsync(hasV1
+                ? $"error: HTTP 404 from {endpoint}: it does not list stored completions (GET chat/completions under the base URL)."
+                : $"error: HTTP 404 from {endpoint}: the base URL probably lacks /v1 (OpenAI's is https://api.openai.com/v1/; try {WithV1(endpoint)}).");
+            return hasV1 ? ExitFailed : ExitUsage;
+        }
         catch (ClientResultException ex)
         {
             await error.WriteLineAsync($"error: HTTP {ex.Status} after the SDK's retries: {ex.Message}");
@@ -91,6 +104,8 @@ internal static class SpendProgram
         Write(output, report, arguments.Format);
         return ExitOk;
     }
+
+    private static Uri WithV1(Uri endpoint) => new(endpoint, endpoint.AbsolutePath.TrimEnd('/') + "/v1/");
 
     /// <summary>The line for an empty result: the range, the app, and where stored completions come from.</summary>
     private static string Nothing(SpendArguments arguments)
