@@ -1,4 +1,5 @@
 using MeaiMetadata.FakeOpenAI;
+using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.SpendTool.Tests;
 
@@ -210,6 +211,44 @@ public sealed class SpendProgramTests
         Assert.Equal(1, exit);
         Assert.Contains($"HTTP 404 from {wrong}: it does not list stored completions", error, StringComparison.Ordinal);
         Assert.DoesNotContain("lacks /v1", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>App ids the library changes on the wire: over 512 characters, a surrogate pair across the cut, lone surrogates.</summary>
+    public static TheoryData<int> AppIdsTheWireChanges => new() { 0, 1, 2, 3 };
+
+    private static (string Given, string OnTheWire) AppIdCase(int index) => index switch
+    {
+        0 => (new string('a', 600), new string('a', 512)),
+        1 => (new string('b', 511) + "\U0001F600" + "tail", new string('b', 511)), // the pair would end at 513: cut before it
+        2 => ("lone\uD800high-and-\uDC00low", "lone\uFFFDhigh-and-\uFFFDlow"),
+        _ => (new string('c', 510) + "\U0001F600" + "tail", new string('c', 510) + "\U0001F600"), // the pair ends at 512: kept
+    };
+
+    [Theory]
+    [MemberData(nameof(AppIdsTheWireChanges))]
+    public async Task App_NormalizedLikeTheWire_IsFound(int index)
+    {
+        (string given, string onTheWire) = AppIdCase(index);
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync();
+        IChatClient client = new ChatClientBuilder(OpenAIPipeline.ProviderClient(server, WireApi.ChatCompletions)).UseDifyMetadata().Build();
+        foreach (string app in new[] { given, "other-app" })
+        {
+            using (DifySession.Begin(app))
+            {
+                await OpenAIPipeline.SendAsync(client, streaming: false);
+            }
+        }
+
+        Assert.Equal([onTheWire, "other-app"], server.StoredCompletions.Select(c => c.Metadata["dify_app_id"])); // what the library sent
+        string since = DateTimeOffset.UtcNow.AddDays(-1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+        (int exit, string output, _) = await RunAsync("key", "--since", since, "--app", given, "--format", "json", "--base-url", server.BaseAddress.ToString());
+
+        Assert.Equal(0, exit);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        System.Text.Json.JsonElement row = Assert.Single(json.RootElement.EnumerateArray());
+        Assert.Equal(onTheWire, row.GetProperty("app").GetString());
+        Assert.Equal(1, row.GetProperty("requests").GetInt64());
     }
 
     [Fact]

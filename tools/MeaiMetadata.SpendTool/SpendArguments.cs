@@ -9,7 +9,7 @@ internal sealed class SpendArguments
         Usage: meai-spend --since 2026-11-01 [--until 2026-11-30] [--app ID] [--format table|csv|json] [--base-url URL]
           --since DATE     first day (UTC) of the range, yyyy-MM-dd (required)
           --until DATE     last day (UTC) of the range, inclusive; default: today
-          --app ID         only this dify_app_id
+          --app ID         only this dify_app_id (cut to 512 characters, as the library sends it)
           --format F       table (default), csv or json
           --base-url URL   the OpenAI-compatible endpoint, e.g. https://api.openai.com/v1/
           --help           this text

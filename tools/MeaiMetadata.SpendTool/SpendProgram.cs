@@ -45,13 +45,20 @@ internal static class SpendProgram
             options.Endpoint = baseUrl;
         }
 
+        // The list filters by the value as stored, which the library normalized on the wire: so must the filter.
+        string? appId = arguments.App is { } given ? AppIdText.Normalize(given) : null;
+        if (appId is not null && appId != arguments.App)
+        {
+            await error.WriteLineAsync($"--app: looking for the app id as the library sends it: lone surrogates replaced by U+FFFD, cut to {AppIdText.MaxLength} characters ({appId.Length}).");
+        }
+
         var client = new OpenAIClient(new ApiKeyCredential(key), options).GetChatClient("gpt-4o-mini");
         DifySpendReport report;
         try
         {
             report = await DifySpendReport.FromStoredCompletionsAsync(
                 client,
-                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = arguments.App },
+                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = appId },
                 new Progress(error),
                 cancellationToken);
         }
