@@ -32,6 +32,13 @@ internal static class SpendProgram
             return ExitOk;
         }
 
+        SpendPrices? prices = SpendPrices.Load(arguments, out string? pricesError);
+        if (prices is null)
+        {
+            await error.WriteLineAsync($"error: {pricesError}");
+            return ExitUsage;
+        }
+
         string? key = environment("OPENAI_API_KEY");
         if (string.IsNullOrWhiteSpace(key))
         {
@@ -58,7 +65,7 @@ internal static class SpendProgram
         {
             report = await DifySpendReport.FromStoredCompletionsAsync(
                 client,
-                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = appId },
+                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = appId, Prices = prices.Table },
                 new Progress(error),
                 cancellationToken);
         }
@@ -95,7 +102,12 @@ internal static class SpendProgram
             return ExitFailed;
         }
 
-        await error.WriteLineAsync($"read {report.Read} stored completion(s).");
+        await error.WriteLineAsync($"read {report.Read} stored completion(s); prices: {prices.Description}.");
+        if (report.Rows.Where(r => r.Cost is null).Select(r => r.Model).Distinct().Order(StringComparer.Ordinal).ToArray() is { Length: > 0 } unpriced)
+        {
+            await error.WriteLineAsync($"no price for {string.Join(", ", unpriced.Select(m => $"'{m}'"))}: its cost is shown as (no price), empty in CSV, null in JSON; give prices with --prices FILE or --config appsettings.json.");
+        }
+
         if (report.Rows.Count == 0)
         {
             // Nothing stored yet, or an --app that matches nothing: say so (the table and chart need a row). CSV and JSON
