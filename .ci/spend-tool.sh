@@ -2,8 +2,9 @@
 # The spend tool as a user gets it: installs the package .ci/run packed (artifacts/package) with `dotnet tool install`
 # into a temporary tool path, runs `meai-spend --help`, then runs it against a live strict fake OpenAI server
 # (tests/MeaiMetadata.FakeOpenAI.Host, built by .ci/run's build step) whose stored completions were made by tagged
-# requests through the library, and checks the output: exact CSV figures, a prices file pricing a model the built-in
-# prices lack, one app as a table, an empty range (a line, exit 0) and a base URL without /v1 (the hint, exit 2).
+# requests through the library, and checks the output: exact CSV figures, docs/spend.md's prices file and appsettings
+# file pricing a model the built-in prices lack, one app as a table, an empty range (a line, exit 0), a base URL
+# without /v1 (the hint, exit 2) and an option given twice (exit 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,11 +66,16 @@ check "csv: stderr names the unpriced model" grep -q "no price for 'my-finetune'
 check "the report equals the server process's meter (dify.app.cost) for the priced models" \
   grep -q "sales-assistant 0.000390, support-bot 0.000585 USD" "$work/host.txt"
 
-# my-finetune at 2 / 1 cached / 8 per million: 800 x 2 + 200 x 1 + 100 x 8 = 2,600 per million.
-printf '%s\n' '{ "Prices": { "my-finetune": { "InputPerMillion": 2, "CachedInputPerMillion": 1, "OutputPerMillion": 8 } } }' > "$work/prices.json"
-run --since "$since" --format csv --base-url "$url" --prices "$work/prices.json"
-check "--prices: exit 0" exit_is 0
-check "--prices: my-finetune priced" grep -qx "sales-assistant,my-finetune,1,1000,200,100,0.0026" "$work/out.txt"
+# docs/spend.md's example files price my-finetune at 2 / 1 cached / 8 per million: 800 x 2 + 200 x 1 + 100 x 8 = 2,600.
+for prices in "--prices docs/spend-prices.json" "--config docs/spend-appsettings.json"; do
+  run --since "$since" --format csv --base-url "$url" $prices
+  check "$prices: exit 0" exit_is 0
+  check "$prices: my-finetune priced, the others as before" out_is \
+    "app,model,requests,input_tokens,cached_input_tokens,output_tokens,cost_usd" \
+    "sales-assistant,gpt-4o-mini,2,2000,400,200,0.00039" \
+    "sales-assistant,my-finetune,1,1000,200,100,0.0026" \
+    "support-bot,gpt-4o-mini,3,3000,600,300,0.000585"
+done
 
 run --since "$since" --app support-bot --base-url "$url"
 check "table of one app: exit 0" exit_is 0
