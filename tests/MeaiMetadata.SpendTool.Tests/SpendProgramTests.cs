@@ -40,6 +40,8 @@ public sealed class SpendProgramTests
     [InlineData(new[] { "--since", "2026-11-01", "--base-url", "not a url" }, "--base-url 'not a url' is not an absolute http(s) URL")]
     [InlineData(new[] { "--since", "2026-11-01", "--verbose" }, "unknown option '--verbose'")]
     [InlineData(new[] { "--since", "2026-11-01", "--app", "" }, "--app needs an app id")]
+    [InlineData(new[] { "--since", "2026-11-01", "--prices", "" }, "--prices needs a file")]
+    [InlineData(new[] { "--since", "2026-11-01", "--config" }, "--config needs a value")]
     public async Task BadArguments_Exit2_NamingWhatWasWrong(string[] args, string message)
     {
         (int exit, string output, string error) = await RunAsync("key", args);
