@@ -30,14 +30,27 @@ namespace MeaiMetadata;
 public sealed class DifyMetadataChatClient : DelegatingChatClient
 {
     private const string FromCall = "call";
-    private static readonly object s_true = true, s_false = false;
+    private static readonly object s_true = true, s_false = false, s_undecided = new();
+
+    // The call of an outer layer that is calling its inner client on this thread right now (a stacked layer, reached
+    // synchronously): such a layer passes the request on untouched and records nothing, the outer call covers it. A tool's
+    // model request made later through a layer is that layer's own call.
+    [ThreadStatic]
+    private static object? t_outerCall;
+
+    // The tool invocation (if any) the outer call was made in: a tool's request made synchronously inside the outer call runs
+    // in a newer one, and is a call of its own.
+    [ThreadStatic]
+    private static FunctionInvocationContext? t_outerTool;
+
+    /// <summary>Gets a value indicating whether an outer layer's call reaches this layer now, on this thread (stacked layers).</summary>
+    private static bool Covered => t_outerCall is not null && t_outerTool == FunctionInvokingChatClient.CurrentContext;
 
     private readonly ILogger _logger;
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
     private string? _defaultModelId;
-    private int _gatewayWarned;
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class with fixed options.</summary>
 #pragma warning disable RS0027 // The longer overload takes an IOptionsMonitor in second place: no call can be ambiguous.
@@ -89,24 +102,47 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        if (Covered)
+        {
+            return base.GetResponseAsync(messages, options, cancellationToken); // an outer layer's call covers this one
+        }
+
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
-            ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, no headers to write or hide
-            : SendAsync(settings, call, headers, messages, sent, cancellationToken);
+        if (headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
+        {
+            using (new OuterCall(call ?? s_undecided)) // nothing to record, no headers to write or hide
+            {
+                return base.GetResponseAsync(messages, sent, cancellationToken);
+            }
+        }
+
+        return SendAsync(settings, call, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        if (Covered)
+        {
+            return base.GetStreamingResponseAsync(messages, options, cancellationToken);
+        }
+
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
-        GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
-            ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
-            : StreamAsync(settings, call, headers, messages, sent, cancellationToken);
+        if (call is null && GatewayScope.Current is null)
+        {
+            using (new OuterCall(s_undecided))
+            {
+                return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+            }
+        }
+
+        // A decided stream is opened when it is enumerated: the provider builds the request then, so a stream enumerated after
+        // its session ended tags nothing.
+        return StreamAsync(settings, call, call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders), messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -129,12 +165,18 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         ChatResponse? response = null;
         try
         {
-            return response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
+            Task<ChatResponse> inner;
+            using (new OuterCall(call ?? s_undecided))
+            {
+                inner = base.GetResponseAsync(messages, sent, cancellationToken);
+            }
+
+            return response = await inner.ConfigureAwait(false);
         }
         finally
         {
             headers?.End();
-            Record(settings, call, response?.Usage, response?.ModelId ?? sent?.ModelId, headers, completed: response is not null);
+            Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, headers);
         }
     }
 
@@ -145,10 +187,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         UsageDetails? usage = null;
         string? model = null;
-        bool completed = false;
         try
         {
-            await foreach (ChatResponseUpdate update in GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken).ConfigureAwait(false))
+            IAsyncEnumerable<ChatResponseUpdate> updates = GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
+            await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
                 model ??= update.ModelId;
                 foreach (AIContent content in update.Contents)
@@ -161,41 +203,40 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
                 yield return update;
             }
-
-            completed = true;
         }
         finally
         {
-            Record(settings, call, usage, model ?? sent?.ModelId, headers, completed);
+            Record(settings, call, usage, model, sent?.ModelId, headers);
         }
     }
 
-    /// <summary>Decides the call: the options to pass on, and the decision when an app is known and this layer tags.</summary>
+    private IAsyncEnumerable<ChatResponseUpdate> Open(DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
+    {
+        using (new OuterCall(call ?? s_undecided))
+        {
+            return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+        }
+    }
+
+    /// <summary>Decides the call: the options to pass on, and the decision when an app is known.</summary>
     private DifyRequestDecision? Decide(DifyMetadataSettings settings, ChatOptions? options, bool streaming, out ChatOptions? sent)
     {
         sent = options;
-        DifyRequestDecision? prior = DifyRequestDecision.Of(options);
+        DifyRequestDecision? prior = DifyRequestDecision.Of(options); // options this or another layer tagged for an earlier call
         string? outcome = DifyMetadataMetrics.Disabled;
         if (settings.Enabled)
         {
             try
             {
                 App app = FindApp(settings, options, prior);
-                if (app.Id is null)
-                {
-                    Log.NotTagged(settings.Logger, app.Reason);
-                    outcome = app.Outcome;
-                    sent = Untagged(options, prior);
-                }
-                else if (prior is not null && prior.Layer != this && prior.AppId == WireMetadata.Normalize(app.Id, WireMetadata.MaxValueLength))
-                {
-                    Log.TaggedByOuterLayer(settings.Logger);
-                    return null; // tagged for this app by an outer layer, whose call covers this one and records it
-                }
-                else
+                if (app.Id is not null)
                 {
                     return Tag(settings, options, prior, app, streaming, out sent);
                 }
+
+                Log.NotTagged(settings.Logger, app.Reason);
+                outcome = app.Outcome;
+                sent = Untagged(options, prior);
             }
             catch (Exception ex)
             {
@@ -203,18 +244,22 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 outcome = DifyMetadataMetrics.TaggingFailed;
             }
         }
-        else if (prior is not null)
+
+        try
         {
-            return null; // an outer layer tagged this call and records it
+            _metrics.RecordRequest(outcome, null, settings);
+        }
+        catch (Exception ex)
+        {
+            Log.ReportingFailed(settings.Logger, ex); // a throwing listener must not fail the request
         }
 
-        Count(settings, outcome, null);
         return null;
     }
 
     private DifyRequestDecision Tag(DifyMetadataSettings settings, ChatOptions? options, DifyRequestDecision? prior, App app, bool streaming, out ChatOptions? sent)
     {
-        string appId = WireMetadata.Normalize(app.Id!, WireMetadata.MaxValueLength);
+        string appId = app.Id!;
         AdditionalPropertiesDictionary? callerProperties = options?.AdditionalProperties;
         object? callerMetadata = null, callerStore = null;
         bool hasMetadata = callerProperties?.TryGetValue(DifyMetadataKeys.MetadataProperty, out callerMetadata) == true;
@@ -237,13 +282,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             : DifyMetadataMetrics.Attached;
         Func<IChatClient, object?>? callerFactory = prior is null ? options?.RawRepresentationFactory : prior.CallerFactory;
         var call = new DifyRequestDecision(this, settings, appId, app.Origin, store, tagged, streaming, outcome, mapping, app.Session, callerFactory, pairs);
-        if (!tagged && store is null && callerFactory is null && !isPoll && !(pairs?.ContainsKey(DifyMetadataKeys.AppId) == true || pairs?.ContainsKey(DifyMetadataKeys.Source) == true))
-        {
-            Log.AppNotTagged(settings.Logger, appId, app.Origin, notTagged);
-            sent = Untagged(options, prior); // nothing for the wire to get: the caller's options go on as they are
-            return call;
-        }
-
         ChatOptions clone = options?.Clone() ?? new ChatOptions();
         sent = clone;
         AdditionalPropertiesDictionary? properties = clone.AdditionalProperties;
@@ -300,21 +338,22 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     private static System.Collections.ObjectModel.ReadOnlyDictionary<string, string> Merged(Dictionary<string, string> pairs, DifyRequestDecision call)
     {
-        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.Logger, "AdditionalProperties");
+        // Logged where the wire is merged; here only when no mapping serves the provider (the channel is all there is).
+        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.Mapping is null ? call.Logger : NullLogger.Instance, "AdditionalProperties");
         return pairs.AsReadOnly();
     }
 
-    /// <summary>Finds the app of the call, in order: the call's own id, the session, the resolver, baggage (when asked).</summary>
+    /// <summary>Finds the app of the call (blank, also once cut to OpenAI's 512 characters, means none): the call's own id, else
+    /// the current session, else the resolver when set, else baggage when asked.</summary>
     private static App FindApp(DifyMetadataSettings settings, ChatOptions? options, DifyRequestDecision? prior)
     {
         if (options?.AdditionalProperties is { Count: > 0 } properties && properties.TryGetValue(DifyMetadataKeys.AppIdProperty, out object? named))
         {
             switch (named)
             {
-                case string text:
-                    return App.Of(text, FromCall, "the call's app id is blank");
-                case sbyte or byte or short or ushort or int or uint or long or ulong or Int128 or UInt128 or Guid:
-                    return App.Of(((IFormattable)named).ToString(null, CultureInfo.InvariantCulture), FromCall, "");
+                case string or sbyte or byte or short or ushort or int or uint or long or ulong or Int128 or UInt128 or Guid:
+                    return App.Of(named as string ?? ((IFormattable)named).ToString(null, CultureInfo.InvariantCulture), FromCall)
+                        ?? new(null, FromCall, DifyMetadataMetrics.NoSession, "the call's app id is blank");
                 case JsonElement or JsonNode or JsonDocument:
                     Log.CallAppIdFromJsonIgnored(settings.Logger); // a client's request body must not choose whom it bills
                     break;
@@ -326,19 +365,21 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         if (prior?.Origin == FromCall)
         {
-            return new(prior.AppId, FromCall, "", ""); // the layer took the key off the options it passed on
+            return new(prior.AppId, FromCall); // the layer took the key off the options it passed on
         }
 
         if (DifySession.Current is { } session)
         {
-            return App.Of(session.AppId, "session", "the session's app id is blank") with { Session = session };
+            return App.Of(session.AppId, "session") is { } fromSession
+                ? fromSession with { Session = session }
+                : new(null, "session", DifyMetadataMetrics.NoSession, "the session's app id is blank");
         }
 
         if (settings.AppIdResolver is { } resolver)
         {
             try
             {
-                return App.Of(resolver(), "resolver", "the resolver returned no app id");
+                return App.Of(resolver(), "resolver") ?? new(null, "resolver", DifyMetadataMetrics.NoSession, "the resolver named no app");
             }
             catch (Exception ex)
             {
@@ -347,9 +388,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
         }
 
-        return settings.AppIdFromBaggage && Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag) is { } baggage
-            ? App.Of(baggage, "baggage", "the baggage item is blank")
-            : new(null, "session", DifyMetadataMetrics.NoSession, "no session");
+        // Baggage only when nothing the operator chose speaks: any caller can send it.
+        return (settings.AppIdFromBaggage ? App.Of(Activity.Current?.GetBaggageItem(DifyMetadataTelemetry.AppIdTag), "baggage") : null)
+            ?? new(null, "session", DifyMetadataMetrics.NoSession, "no session");
     }
 
     private DifyMetadataSettings Snapshot(DifyMetadataOptions options, Action<DifyMetadataOptions>? configure)
@@ -364,7 +405,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     }
 
     /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
-    private void Record(DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? model, GatewayRequest? headers, bool completed)
+    /// <remarks>Priced by the model the response names, else the one requested; tagged with the requested model.</remarks>
+    private void Record(
+        DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? responseModel, string? requestModel, GatewayRequest? headers)
     {
         try
         {
@@ -373,9 +416,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 return; // a call this layer did not decide (it only hid an outer call's headers from it)
             }
 
-            if (headers is { Written: false } && completed && Interlocked.Exchange(ref _gatewayWarned, 1) == 0)
+            if (headers is { Written: false } && call.Built && _metrics.FirstGatewayWarning())
             {
-                Log.GatewayHeadersNotSent(settings.Logger);
+                Log.GatewayHeadersNotSent(settings.Logger); // a request was built for the provider, and no policy wrote the headers
             }
 
             if (call.Ended)
@@ -389,22 +432,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 _metrics.RecordRequest(outcome, call.AppId, settings);
             }
 
-            _metrics.RecordSpend(usage, call.AppId, model ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId), settings);
-        }
-        catch (Exception ex)
-        {
-            Log.ReportingFailed(settings.Logger, ex);
-        }
-    }
-
-    private void Count(DifyMetadataSettings settings, string? outcome, string? appId)
-    {
-        try
-        {
-            if (outcome is not null)
-            {
-                _metrics.RecordRequest(outcome, appId, settings);
-            }
+            requestModel ??= _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
+            _metrics.RecordSpend(usage, call.AppId, responseModel ?? requestModel, requestModel, settings);
         }
         catch (Exception ex)
         {
@@ -413,9 +442,25 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     }
 
     /// <summary>Where the app of a call came from; <see cref="Id"/> is <see langword="null"/> when there is none.</summary>
-    private readonly record struct App(string? Id, string Origin, string Outcome, string Reason, DifySession? Session = null)
+    private readonly record struct App(string? Id, string Origin, string Outcome = "", string Reason = "", DifySession? Session = null)
     {
-        public static App Of(string? id, string origin, string blankReason) =>
-            string.IsNullOrWhiteSpace(id) ? new(null, origin, DifyMetadataMetrics.NoSession, blankReason) : new(id, origin, "", "");
+        /// <summary>The app <paramref name="id"/> names, as OpenAI receives it, or <see langword="null"/> when it names none.</summary>
+        public static App? Of(string? id, string origin) =>
+            id is null || WireMetadata.Normalize(id, WireMetadata.MaxValueLength) is not { } sent || string.IsNullOrWhiteSpace(sent) ? null : new App(sent, origin);
+    }
+
+    /// <summary>Marks this thread as inside a call of this layer to its inner client, until disposed.</summary>
+    private readonly ref struct OuterCall
+    {
+        private readonly object? _previous;
+        private readonly FunctionInvocationContext? _previousTool;
+
+        public OuterCall(object call)
+        {
+            (_previous, _previousTool) = (t_outerCall, t_outerTool);
+            (t_outerCall, t_outerTool) = (call, FunctionInvokingChatClient.CurrentContext);
+        }
+
+        public void Dispose() => (t_outerCall, t_outerTool) = (_previous, _previousTool);
     }
 }

@@ -19,13 +19,13 @@ internal sealed class DifyMetadataOptionsValidator : IValidateOptions<DifyMetada
 /// (start-up with <c>ValidateOnStart</c>).</summary>
 internal sealed class DifyMetadataOptionsCache(ILoggerFactory? loggerFactory = null) : IOptionsMonitorCache<DifyMetadataOptions>
 {
-    private readonly ConcurrentDictionary<string, (DifyMetadataOptions Options, bool Stale, string? Refused)> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DifyMetadataOptions Options, bool Stale, string? Refused, long RefusedAt)> _entries = new(StringComparer.Ordinal);
     private readonly ILogger _logger = loggerFactory?.CreateLogger<DifyMetadataChatClient>() ?? (ILogger)NullLogger.Instance;
 
     public DifyMetadataOptions GetOrAdd(string? name, Func<DifyMetadataOptions> createOptions)
     {
         name ??= Options.DefaultName;
-        bool found = _entries.TryGetValue(name, out (DifyMetadataOptions Options, bool Stale, string? Refused) entry);
+        bool found = _entries.TryGetValue(name, out (DifyMetadataOptions Options, bool Stale, string? Refused, long RefusedAt) entry);
         if (found && !entry.Stale)
         {
             return entry.Options;
@@ -41,23 +41,25 @@ internal sealed class DifyMetadataOptionsCache(ILoggerFactory? loggerFactory = n
             try
             {
                 DifyMetadataOptions created = createOptions();
-                _entries[name] = (created, false, null);
+                _entries[name] = (created, false, null, 0);
                 return created;
             }
             catch (Exception ex) when (entry.Options is not null && ex is OptionsValidationException or InvalidOperationException)
             {
-                if (ex.Message != entry.Refused)
+                // Once per refused change: one reload raises a change per provider within milliseconds; a later edit is logged again.
+                long now = TimeProvider.System.GetTimestamp();
+                if (ex.Message != entry.Refused || TimeProvider.System.GetElapsedTime(entry.RefusedAt, now) > TimeSpan.FromSeconds(1))
                 {
-                    Log.OptionsChangeRefused(_logger, ex.Message); // once per refused change (a reload can raise several)
+                    Log.OptionsChangeRefused(_logger, ex.Message);
                 }
 
-                _entries[name] = (entry.Options, false, ex.Message);
+                _entries[name] = (entry.Options, false, ex.Message, now);
                 return entry.Options;
             }
         }
     }
 
-    public bool TryAdd(string? name, DifyMetadataOptions options) => _entries.TryAdd(name ?? Options.DefaultName, (options, false, null));
+    public bool TryAdd(string? name, DifyMetadataOptions options) => _entries.TryAdd(name ?? Options.DefaultName, (options, false, null, 0));
 
     public bool TryRemove(string? name)
     {

@@ -18,7 +18,7 @@ public sealed class DifyRequestDecision
 {
     private readonly DifyMetadataSettings _settings;
     private readonly Dictionary<string, string>? _callerPairs;
-    private volatile bool _failed, _ended, _storeOff;
+    private volatile bool _failed, _ended, _storeOff, _attached, _built;
 
     internal DifyRequestDecision(
         DifyMetadataChatClient layer, DifyMetadataSettings settings, string appId, string origin, bool? store, bool isTagged,
@@ -74,8 +74,15 @@ public sealed class DifyRequestDecision
 
     internal bool Ended => _ended;
 
+    /// <summary>Gets a value indicating whether the provider built a request from these options (a cache answering does not).</summary>
+    internal bool Built => _built;
+
     /// <summary>Gets the outcome to record: the decided one, unless building the raw options failed or turned store off.</summary>
-    internal string? RecordedOutcome => Outcome is null ? null : _failed ? DifyMetadataMetrics.TaggingFailed : _storeOff ? DifyMetadataMetrics.StoreDisabled : Outcome;
+    internal string? RecordedOutcome => Outcome is null ? null
+        : _failed ? DifyMetadataMetrics.TaggingFailed
+        : _attached ? DifyMetadataMetrics.Attached
+        : _storeOff ? DifyMetadataMetrics.StoreDisabled
+        : Outcome;
 
     /// <summary>Returns the <c>store</c> flag that applies to raw options that say <paramref name="rawStore"/>.</summary>
     internal bool? DecideStore(bool? rawStore) => rawStore ?? Store;
@@ -99,6 +106,7 @@ public sealed class DifyRequestDecision
     /// then the mapping that serves the provider, or the first that can apply to what the caller's factory returned.</summary>
     internal object? CreateRawOptions(IChatClient providerClient)
     {
+        _built = true;
         object? raw = CallerFactory?.Invoke(providerClient);
         if (Session is { IsEnded: true })
         {
@@ -122,7 +130,14 @@ public sealed class DifyRequestDecision
             }
 
             raw ??= mapping.CreateRawOptions(providerClient, IsStreaming);
-            _storeOff |= !mapping.Apply(raw, this) && IsTagged; // the caller's raw options turned store off
+            if (mapping.Apply(raw, this))
+            {
+                _attached = true; // also where the caller's raw options turned store on
+            }
+            else
+            {
+                _storeOff = true;
+            }
 
             // The span of an OpenTelemetry layer inside this one is current here, not in the layer itself.
             Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId);

@@ -452,7 +452,7 @@ public class DifyMetadataChatClientTests
 
         Assert.Null(inner.LastChat.StoredOutputEnabled);
         Assert.Empty(inner.LastChat.Metadata);
-        Assert.Null(inner.LastOptions); // nothing to carry: the caller's (null) options go on as they were
+        Assert.IsType<DifyRequestDecision>(inner.LastOptions!.RawRepresentationFactory!.Target); // the decision goes on: an inner layer sees it
         Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("store policy leaves it unset", StringComparison.Ordinal));
     }
 

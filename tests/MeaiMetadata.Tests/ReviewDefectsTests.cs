@@ -82,7 +82,7 @@ public sealed class ReviewDefectsTests : IDisposable
 
         CollectedMeasurement<double> measured = Assert.Single(cost.GetMeasurementSnapshot());
         Assert.Equal(2.5, measured.Value, 9); // gpt-4o's input price, not gpt-4o-mini's 0.15
-        Assert.Equal("gpt-4o", measured.Tags[DifyMetadataTelemetry.ModelTag]);
+        Assert.Equal("gpt-4o-mini", measured.Tags[DifyMetadataTelemetry.ModelTag]); // gen_ai.request.model: what the layer was asked for
     }
 
     /// <summary>Defect 3: two nested layers, the inner one switched off: the request is recorded once, by the outer one.</summary>

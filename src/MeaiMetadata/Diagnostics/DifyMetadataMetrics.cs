@@ -27,7 +27,7 @@ internal sealed class DifyMetadataMetrics
     private readonly ConcurrentDictionary<string, byte> _unpriced = new(StringComparer.OrdinalIgnoreCase);
     private readonly Counter<long> _requests, _tokens, _unpricedResponses;
     private readonly Counter<double> _cost;
-    private int _appIdCount;
+    private int _appIdCount, _gatewayWarned;
 
     private DifyMetadataMetrics(Meter meter)
     {
@@ -36,6 +36,10 @@ internal sealed class DifyMetadataMetrics
         _cost = meter.CreateCounter<double>(DifyMetadataTelemetry.CostCounter, "USD", "Spend per app in US dollars, from the usage and the price table.");
         _unpricedResponses = meter.CreateCounter<long>(DifyMetadataTelemetry.UnpricedCounter, "{response}", "Responses whose model has no price, per app and model.");
     }
+
+    /// <summary>Returns <see langword="true"/> the first time it is asked on this meter: the "gateway headers not sent" warning
+    /// is logged once, however many pipelines a scope builds.</summary>
+    public bool FirstGatewayWarning() => Interlocked.Exchange(ref _gatewayWarned, 1) == 0;
 
     /// <summary>Gets a value indicating whether anything listens to any instrument.</summary>
     public bool Enabled => _requests.Enabled || _tokens.Enabled || _cost.Enabled || _unpricedResponses.Enabled;
@@ -65,7 +69,7 @@ internal sealed class DifyMetadataMetrics
 
     /// <summary>Records the tokens of one call and their cost, priced by <paramref name="model"/>; an unpriced model is
     /// counted and warned about once per meter.</summary>
-    public void RecordSpend(UsageDetails? usage, string appId, string? model, DifyMetadataSettings settings)
+    public void RecordSpend(UsageDetails? usage, string appId, string? model, string? requestModel, DifyMetadataSettings settings)
     {
         if (usage is null || !(_tokens.Enabled || _cost.Enabled || _unpricedResponses.Enabled))
         {
@@ -73,7 +77,7 @@ internal sealed class DifyMetadataMetrics
         }
 
         KeyValuePair<string, object?> app = new(DifyMetadataTelemetry.AppIdTag, AppIdTagValue(appId, settings.MaxMetricAppIds));
-        KeyValuePair<string, object?> modelTag = new(DifyMetadataTelemetry.ModelTag, model);
+        KeyValuePair<string, object?> modelTag = new(DifyMetadataTelemetry.ModelTag, requestModel);
         if (usage.InputTokenCount is long input)
         {
             _tokens.Add(input, app, new(DifyMetadataTelemetry.TokenTypeTag, "input"), modelTag);

@@ -56,7 +56,7 @@ internal static class MiddlewareCaseRunner
 
         // The factory goes on whenever the wire has something to get: the tags, a store flag, or caller raw options.
         bool callerHasFactory = !c.OptionsNull && c.Factory != FactoryKind.None;
-        bool factoryInstalled = idFound && (decisionTagged || decidedStore is not null || callerHasFactory);
+        bool factoryInstalled = idFound; // a decided call always carries its decision (an inner layer must see it)
 
         bool factoryMakesOptions = !c.OptionsNull && c.Factory == FactoryKind.ReturnsOptions;
         bool? rawStore = factoryMakesOptions ? c.RawStore : null;
