@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MeaiMetadata.Budgets;
 using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Gateways;
 using MeaiMetadata.Providers;
@@ -85,16 +86,20 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         });
     }
 
+    /// <summary>Gets the budget store, clock and instruments of this layer (from the pipeline's services).</summary>
+    internal DifyBudgetEnforcer Budgets { get; init; } = DifyBudgetEnforcer.Default;
+
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, DefaultModelId);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
+        return headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, no headers to write or hide
-            : SendAsync(settings, call, headers, messages, sent, cancellationToken);
+            : SendAsync(settings, call, budget, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -103,10 +108,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, DefaultModelId);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        return headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
+        return headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
-            : StreamAsync(settings, call, headers, messages, sent, cancellationToken);
+            : StreamAsync(settings, call, budget, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -122,25 +128,35 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     /// <summary>Sends with this call's gateway headers current (none hides an outer call's), then records the call once.</summary>
     private async Task<ChatResponse> SendAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         CancellationToken cancellationToken)
     {
         GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
         ChatResponse? response = null;
         try
         {
+            if (budget is not null)
+            {
+                await budget.ReserveAsync(cancellationToken).ConfigureAwait(false); // throws, sending nothing, when it does not fit
+            }
+
             return response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             headers?.End();
+            if (budget is not null)
+            {
+                await budget.SettleAsync(response?.Usage, response?.ModelId).ConfigureAwait(false);
+            }
+
             Record(settings, call, response?.Usage, response?.ModelId ?? sent?.ModelId, headers, completed: response is not null);
         }
     }
 
     /// <summary>Streams with this call's gateway headers current while the inner stream runs; records once when it ends.</summary>
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         UsageDetails? usage = null;
@@ -148,6 +164,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         bool completed = false;
         try
         {
+            if (budget is not null)
+            {
+                await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await foreach (ChatResponseUpdate update in GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken).ConfigureAwait(false))
             {
                 model ??= update.ModelId;
@@ -166,6 +187,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
+            if (budget is not null)
+            {
+                await budget.SettleAsync(usage, model).ConfigureAwait(false); // at the end, on abandon or failure
+            }
+
             Record(settings, call, usage, model ?? sent?.ModelId, headers, completed);
         }
     }
@@ -389,13 +415,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 _metrics.RecordRequest(outcome, call.AppId, settings);
             }
 
-            _metrics.RecordSpend(usage, call.AppId, model ?? (_defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId), settings);
+            _metrics.RecordSpend(usage, call.AppId, model ?? DefaultModelId(), settings);
         }
         catch (Exception ex)
         {
             Log.ReportingFailed(settings.Logger, ex);
         }
     }
+
+    private string? DefaultModelId() => _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
 
     private void Count(DifyMetadataSettings settings, string? outcome, string? appId)
     {
