@@ -95,7 +95,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
-        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, DefaultModelId);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         return headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetResponseAsync(messages, sent, cancellationToken) // nothing to record, no headers to write or hide
@@ -108,7 +108,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
-        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, DefaultModelId);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         return headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled)
             ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
@@ -423,7 +423,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
     }
 
-    private string? DefaultModelId() => _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
+    internal string? DefaultModelId() => _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
 
     private void Count(DifyMetadataSettings settings, string? outcome, string? appId)
     {

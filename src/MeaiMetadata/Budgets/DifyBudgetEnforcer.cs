@@ -47,7 +47,7 @@ internal sealed class DifyBudgetEnforcer
 
     /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>; bounds the
     /// output of <paramref name="sent"/> so that the reservation covers what the request can cost.</summary>
-    public DifyBudgetCall? Begin(DifyMetadataSettings settings, DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ref ChatOptions? sent, Func<string?> defaultModel)
+    public DifyBudgetCall? Begin(DifyMetadataSettings settings, DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ref ChatOptions? sent, DifyMetadataChatClient layer)
     {
         if (call is null || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget || sent?.ContinuationToken is not null)
         {
@@ -61,7 +61,7 @@ internal sealed class DifyBudgetEnforcer
             sent.MaxOutputTokens = maxOutput;
         }
 
-        string model = sent.ModelId ?? defaultModel() ?? string.Empty;
+        string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
         long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens);
         decimal? cost = settings.Prices.GetCost(model, input, 0, Math.Max(maxOutput, 0));
         return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost);
