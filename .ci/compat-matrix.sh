@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Compatibility matrix: the wire tests (official OpenAI SDK against the strict fake server; Chat Completions and
-# Responses, streaming and not) against each combination of Microsoft.Extensions.AI.OpenAI and OpenAI below.
-# Each combination restores and builds into its own artifacts folder (artifacts/compat/<combination>), so the main
-# build's bin/ and obj/ are never touched. Prints one table row per combination and exits non-zero when a combination
-# does not do what the EXPECTED column says:
+# Responses, streaming and not) against each combination of Microsoft.Extensions.AI.OpenAI and OpenAI below, with the
+# Microsoft.Extensions.AI and Microsoft.Extensions.* lines that go with that Microsoft.Extensions.AI.OpenAI (lines_of).
+# The tests are built by .ci/compat-wire/MeaiMetadata.CompatWire.csproj (the integration tests' Wire/ sources, without the
+# samples) into artifacts/compat/out, so the main build's bin/ and obj/ are never touched. The library and the fake server
+# do not depend on the combination (the library compiles against its declared lower bounds, VersionOverride), so they are
+# built by the first combination and found up to date by the others; the test project is restored and built afresh for
+# each. Logs and results: artifacts/compat/<combination>. Prints one table row per combination and exits non-zero when a
+# combination does not do what the EXPECTED column says:
 #   pass          every wire test passes
 #   break:TYPE@TEXT  every failure is exception TYPE whose message contains TEXT (a break outside this library's
 #                 control, such as a method of the OpenAI SDK that Microsoft.Extensions.AI.OpenAI calls and that is gone;
@@ -22,27 +26,43 @@ matrix=(
   10.11.0 2.13.0 unresolvable
   10.11.0 2.14.0 pass
   10.11.0 2.15.0 break:System.MissingMethodException@ResponsesClient.CreateResponseStreamingAsync
+  11.0.0  2.14.0 pass
+  11.0.0  2.15.0 break:System.MissingMethodException@ResponsesClient.CreateResponseStreamingAsync
 )
 [ "$#" -gt 0 ] && matrix=("$@")
 
-project=tests/MeaiMetadata.IntegrationTests/MeaiMetadata.IntegrationTests.csproj
+# The Microsoft.Extensions.AI line (Microsoft.Extensions.AI, .Abstractions, the dotnet/extensions test packages) and the
+# Microsoft.Extensions.* line a combination runs with: those an app on that Microsoft.Extensions.AI.OpenAI has.
+lines_of() {
+  case $1 in
+    10.*) echo "10.11.0 10.0.13" ;;
+    11.*) echo "11.0.0 11.0.0" ;;
+    *) return 1 ;;
+  esac
+}
+
+project=.ci/compat-wire/MeaiMetadata.CompatWire.csproj
 filter='FullyQualifiedName~MeaiMetadata.IntegrationTests.Wire'
 root=artifacts/compat
+out=$root/out
+rm -rf "$out"
 mkdir -p "$root"
 rows=$root/rows.tsv
 : > "$rows"
 
 for ((i = 0; i < ${#matrix[@]}; i += 3)); do
   meai=${matrix[i]} openai=${matrix[i + 1]} expected=${matrix[i + 2]}
+  read -r meai_line extensions_line < <(lines_of "$meai") || { echo "compat: no Microsoft.Extensions.AI line known for Microsoft.Extensions.AI.OpenAI $meai" >&2; exit 2; }
   name="meai-openai-$meai+openai-$openai"
   dir=$root/$name
-  rm -rf "$dir"
+  rm -rf "$dir" "$out/bin/MeaiMetadata.CompatWire" "$out/obj/MeaiMetadata.CompatWire"
   mkdir -p "$dir"
   # NU1608 (a version outside the library's declared range) is let through: the matrix measures what works, and the
   # declared ranges are derived from it.
-  props=(-c Release --artifacts-path "$dir/out" "-p:MeaiOpenAIVersion=$meai" "-p:OpenAIVersion=$openai" -p:WarningsNotAsErrors=NU1608)
+  props=(-c Release --artifacts-path "$out" "-p:MeaiOpenAIVersion=$meai" "-p:OpenAIVersion=$openai"
+         "-p:MeaiVersion=$meai_line" "-p:MicrosoftExtensionsVersion=$extensions_line" -p:WarningsNotAsErrors=NU1608)
   start=$SECONDS
-  printf '\n-- %s (expected: %s)\n' "$name" "$expected"
+  printf '\n-- %s (expected: %s; Microsoft.Extensions.AI %s, Microsoft.Extensions.* %s)\n' "$name" "$expected" "$meai_line" "$extensions_line"
 
   if ! dotnet build "$project" "${props[@]}" -warnaserror -p:TreatWarningsAsErrors=true > "$dir/build.log" 2>&1; then
     if grep -qE "NU1605|CS1705" "$dir/build.log"; then
@@ -53,6 +73,18 @@ for ((i = 0; i < ${#matrix[@]}; i += 3)); do
       tail -n 30 "$dir/build.log"
       printf '%s\t%s\t%s\tbuild-failed\t-\t-\tsee %s\t%s\n' "$meai" "$openai" "$expected" "$dir/build.log" "$((SECONDS - start))" >> "$rows"
     fi
+    continue
+  fi
+
+  # The build took the combination's versions (a measurement of other versions would not be one): the test project's
+  # deps.json names each package at the version asked for.
+  deps=$(ls "$out"/bin/MeaiMetadata.CompatWire/*/MeaiMetadata.CompatWire.deps.json 2>/dev/null | head -n 1)
+  missing=""
+  for want in "Microsoft.Extensions.AI.OpenAI/$meai" "OpenAI/$openai" "Microsoft.Extensions.AI/$meai_line" "Microsoft.Extensions.Logging.Abstractions/$extensions_line"; do
+    [ -n "$deps" ] && grep -q "\"$want\"" "$deps" || missing="$missing $want"
+  done
+  if [ -n "$missing" ]; then
+    printf '%s\t%s\t%s\twrong-versions\t-\t-\tnot in %s:%s\t%s\n' "$meai" "$openai" "$expected" "${deps:-the deps.json}" "$missing" "$((SECONDS - start))" >> "$rows"
     continue
   fi
 

@@ -113,7 +113,7 @@ public static class DemoOutput
             : "report = DifySpendReport over GET /v1/chat/completions: not read with --live (OpenAI lists stored completions after a");
         console.WriteLine(reportRead
             ? "         not the Responses API (it has no list endpoint), not store=false (row 7), not store unset (row 9)."
-            : "         delay, and the account's other stored completions would be in it: run samples/MeaiMetadata.Report later).");
+            : "         delay, and the account's other stored completions would be in it: run meai-spend later, docs/spend.md).");
         console.WriteLine(!reportRead ? "agree  = not compared."
             : spend.All(r => r.Agree == true) ? "agree  = the two comparable columns, to a billionth of a dollar: they agree for every app."
             : $"agree  = the two comparable columns, to a billionth of a dollar: they DISAGREE for {string.Join(", ", spend.Where(r => r.Agree == false).Select(r => r.App))}.");

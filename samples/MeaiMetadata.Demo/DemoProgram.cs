@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using MeaiMetadata.FakeOpenAI;
 using MeaiMetadata.Spend;
+using MeaiMetadata.SpendTool;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
 using Spectre.Console;

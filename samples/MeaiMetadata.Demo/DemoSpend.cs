@@ -1,4 +1,4 @@
-using MeaiMetadata.Spend;
+using MeaiMetadata.SpendTool;
 
 namespace MeaiMetadata.Demo;
 
@@ -25,7 +25,7 @@ public static class DemoSpend
     /// <summary>One row per app of <paramref name="apps"/>, then one per app only the report has.</summary>
     /// <param name="apps">The meter's figures per app.</param>
     /// <param name="stored">The report's rows, or <see langword="null"/> when it was not read (--live).</param>
-    public static IReadOnlyList<DemoSpendRow> Compare(IReadOnlyList<DemoAppSummary> apps, IReadOnlyList<DifySpendRow>? stored)
+    internal static IReadOnlyList<DemoSpendRow> Compare(IReadOnlyList<DemoAppSummary> apps, IReadOnlyList<DifySpendRow>? stored)
     {
         ArgumentNullException.ThrowIfNull(apps);
         var rows = new List<DemoSpendRow>();

@@ -5,9 +5,9 @@ namespace MeaiMetadata;
 
 /// <summary>
 /// Warns once per process when the loaded Microsoft.Extensions.AI.OpenAI and OpenAI assemblies are a combination known to
-/// break outside this library: Microsoft.Extensions.AI.OpenAI 10.10.1 to 10.11.x, compiled against OpenAI 2.14, with
-/// OpenAI 2.15 or later throws <see cref="MissingMethodException"/> on Responses streaming (measured by
-/// .ci/compat-matrix.sh; README, Compatibility).
+/// break outside this library: Microsoft.Extensions.AI.OpenAI 10.10.1 to 11.x (10.10.1, 10.11.0 and 11.0.0 measured), compiled
+/// against OpenAI 2.14, with OpenAI 2.15 or later throws <see cref="MissingMethodException"/> on Responses streaming (measured by
+/// .ci/compat-matrix.sh; README, Compatibility). 12.0 and later are outside the package's declared range and not measured.
 /// </summary>
 internal static partial class CompatibilityCheck
 {
@@ -30,7 +30,7 @@ internal static partial class CompatibilityCheck
 
     /// <summary>Whether Microsoft.Extensions.AI.OpenAI <paramref name="meaiOpenAIVersion"/> with OpenAI <paramref name="openAIVersion"/> is the known break.</summary>
     public static bool IsKnownBroken(string? meaiOpenAIVersion, string? openAIVersion) =>
-        Parse(meaiOpenAIVersion) is { } meai && meai >= new Version(10, 10, 1) && meai < new Version(10, 12) &&
+        Parse(meaiOpenAIVersion) is { } meai && meai >= new Version(10, 10, 1) && meai < new Version(12, 0) &&
         Parse(openAIVersion) is { } openAI && openAI >= new Version(2, 15);
 
     private static Version? Parse(string? version)

@@ -3,16 +3,9 @@ using System.Globalization;
 namespace MeaiMetadata;
 
 /// <summary>The ambient app session whose id is put on every chat request made inside it.</summary>
-/// <remarks>
-/// <para>
-/// <see cref="Begin(string)"/> starts a session; disposing the returned scope ends it. The session flows with the
-/// <see cref="ExecutionContext"/> (across <see langword="await"/> and <see cref="Task.Run(Action)"/>); concurrent flows
-/// never see each other's session. Scopes nest: <see cref="Current"/> is the innermost session not yet ended. Ending a
-/// session ends it in every flow that captured it: an ended session tags nothing, also in work it started that runs later.
-/// </para>
-/// <para>An app id that is empty or white space means no app: requests go out untagged. Only trusted code should start a
-/// session: the app id is what spend is attributed to. This type is thread-safe.</para>
-/// </remarks>
+/// <remarks>The session flows with the <see cref="ExecutionContext"/>; concurrent flows never see each other's. Scopes nest:
+/// <see cref="Current"/> is the innermost one not yet ended; an ended session tags nothing, also in work it started that runs
+/// later. An empty or white-space app id means no app. Only trusted code should start a session. This type is thread-safe.</remarks>
 public sealed class DifySession
 {
     private static readonly AsyncLocal<Scope?> s_current = new();
@@ -26,8 +19,7 @@ public sealed class DifySession
     /// <summary>Gets the app id of this session, exactly as it was given to <see cref="Begin(string)"/>.</summary>
     public string AppId { get; }
 
-    /// <summary>Gets a value indicating whether outgoing HTTP calls made inside this session carry its app id as the W3C
-    /// Baggage item <c>dify.app_id</c> (through <see cref="Http.DifyBaggageHandler"/>).</summary>
+    /// <summary>Gets a value indicating whether HTTP calls made inside this session carry its app id as W3C baggage.</summary>
     public bool PropagatesAsBaggage { get; }
 
     /// <summary>Gets the innermost session that is open in the current async flow, or <see langword="null"/> if none is.</summary>

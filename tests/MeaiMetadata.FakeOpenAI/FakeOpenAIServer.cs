@@ -71,14 +71,14 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a server on 127.0.0.1 with a port chosen by the OS; it logs nothing.</summary>
+    /// <summary>Starts a server on 127.0.0.1 with a port chosen by the OS (or <see cref="FakeOpenAIServerOptions.Port"/>); it logs nothing.</summary>
     public static async Task<FakeOpenAIServer> StartAsync(FakeOpenAIServerOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new FakeOpenAIServerOptions();
 
         // The empty builder registers no logging provider and no configuration source, so the fake stays quiet in a console demo.
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.Port));
         builder.Services.AddSingleton<IHostLifetime>(new NoopHostLifetime());
         WebApplication app = builder.Build();
 

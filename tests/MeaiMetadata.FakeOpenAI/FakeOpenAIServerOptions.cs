@@ -6,6 +6,9 @@ public sealed class FakeOpenAIServerOptions
     /// <summary>Path under which the endpoints live: "/v1" (OpenAI, the default) or "/openai/v1" (Azure OpenAI v1).</summary>
     public string PathBase { get; set; } = "/v1";
 
+    /// <summary>The port on 127.0.0.1; 0 (the default) lets the OS choose a free one, as tests should.</summary>
+    public int Port { get; set; }
+
     /// <summary>When set, requests must carry "Authorization: Bearer &lt;key&gt;" or "api-key: &lt;key&gt;", else 401.</summary>
     public string? ApiKey { get; set; }
 

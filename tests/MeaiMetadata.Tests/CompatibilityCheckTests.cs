@@ -11,7 +11,13 @@ public class CompatibilityCheckTests
     [InlineData("10.11.0.0", "2.15.0.0")]
     [InlineData("10.10.1", "2.15.0")]
     [InlineData("10.10.2", "2.15.0")]
-    public void IsKnownBroken_MeaiOpenAI10101To1011WithOpenAI215OrLater_True(string meaiOpenAI, string openAI)
+    [InlineData("10.12.0", "2.15.0")]
+    [InlineData("11.0.0", "2.15.0")]
+    [InlineData("11.0.0+a1b2c3d", "2.15.0")]
+    [InlineData("11.0.0.0", "2.15.0.0")]
+    [InlineData("11.0.1", "2.16.0")]
+    [InlineData("11.11.0", "2.15.0")]
+    public void IsKnownBroken_MeaiOpenAI10101To11xWithOpenAI215OrLater_True(string meaiOpenAI, string openAI)
     {
         Assert.True(CompatibilityCheck.IsKnownBroken(meaiOpenAI, openAI));
     }
@@ -21,8 +27,9 @@ public class CompatibilityCheckTests
     [InlineData("10.11.0", "2.14.9")]
     [InlineData("10.10.0", "2.15.0")]
     [InlineData("10.10.1", "2.14.0")]
-    [InlineData("10.12.0", "2.15.0")]
-    [InlineData("11.11.0", "2.15.0")]
+    [InlineData("11.0.0", "2.14.0")]
+    [InlineData("11.0.0", "2.14.9")]
+    [InlineData("12.0.0", "2.15.0")]
     [InlineData("10.11.0", "1.15.0")]
     [InlineData(null, "2.15.0")]
     [InlineData("10.11.0", null)]

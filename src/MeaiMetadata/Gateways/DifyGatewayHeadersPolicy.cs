@@ -2,20 +2,10 @@ using System.ClientModel.Primitives;
 
 namespace MeaiMetadata.Gateways;
 
-/// <summary>A System.ClientModel pipeline policy that writes the app id of the request being sent as LLM-gateway headers
-/// (Helicone, Portkey, Cloudflare AI Gateway, LiteLLM or custom), as chosen in <see cref="DifyMetadataOptions.GatewayHeaders"/>.</summary>
-/// <remarks>
-/// <para>
-/// Add it with <c>clientOptions.AddDifyMetadataHeaders()</c> on the <c>OpenAIClientOptions</c> of the client at the end of a
-/// pipeline with <c>UseDifyMetadata()</c>. It decides nothing: it reads the <see cref="DifyRequestDecision"/> that
-/// <see cref="DifyMetadataChatClient"/> made for the request it is sending. Headers go out whenever that decision has an
-/// app, whatever <c>store</c> says (also for <c>store: false</c>, which carries no metadata); a request that no layer
-/// decided (outside any session, or sent by other code with the same client) is not changed.
-/// </para>
-/// <para>A header of the same name that the request already carries (the caller's own) is replaced: the layer's decision is
-/// the attribution. Values are printable ASCII: percent-encoded, or JSON with every other character escaped.</para>
-/// <para>This type is thread-safe.</para>
-/// </remarks>
+/// <summary>A System.ClientModel pipeline policy that writes the app id of the call being sent as the LLM-gateway headers of
+/// <see cref="DifyMetadataOptions.GatewayHeaders"/>; add it with <c>openAIClientOptions.AddDifyMetadataHeaders()</c>.</summary>
+/// <remarks>It decides nothing: it writes the headers of the call that a <c>UseDifyMetadata()</c> layer decided and is
+/// sending (a header of the same name is replaced); other requests are not changed. This type is thread-safe.</remarks>
 public sealed class DifyGatewayHeadersPolicy : PipelinePolicy
 {
     /// <inheritdoc />
@@ -35,9 +25,43 @@ public sealed class DifyGatewayHeadersPolicy : PipelinePolicy
     private static void AddHeaders(PipelineMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        GatewayScope.Current?.ApplyTo(
-            message.Request.Headers,
-            static (headers, name) => headers.Remove(name),
-            static (headers, name, value) => headers.Set(name, value));
+        GatewayScope.Current?.ApplyTo(message.Request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.Set(name, value));
+    }
+}
+
+/// <summary>The HTTP handler form of <see cref="DifyGatewayHeadersPolicy"/>, for providers that send with an
+/// <see cref="HttpClient"/>: <c>services.AddHttpClient("llm").AddDifyGatewayHeaders()</c>. This type is thread-safe.</summary>
+public sealed class DifyGatewayHeadersHandler : DelegatingHandler
+{
+    /// <summary>Initializes a new instance of the <see cref="DifyGatewayHeadersHandler"/> class (<c>IHttpClientFactory</c> sets the inner handler).</summary>
+    public DifyGatewayHeadersHandler()
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="DifyGatewayHeadersHandler"/> class over <paramref name="innerHandler"/>.</summary>
+    /// <param name="innerHandler">The handler that sends the request.</param>
+    public DifyGatewayHeadersHandler(HttpMessageHandler innerHandler)
+        : base(innerHandler)
+    {
+    }
+
+    /// <inheritdoc />
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        AddHeaders(request);
+        return base.SendAsync(request, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        AddHeaders(request);
+        return base.Send(request, cancellationToken);
+    }
+
+    private static void AddHeaders(HttpRequestMessage request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        GatewayScope.Current?.ApplyTo(request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.TryAddWithoutValidation(name, value));
     }
 }

@@ -4,11 +4,8 @@ using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.Gateways;
 
-/// <summary>The gateway headers of the call being sent: set by <see cref="DifyMetadataChatClient"/> around its inner call,
-/// read by <see cref="DifyGatewayHeadersPolicy"/> and <see cref="DifyGatewayHeadersHandler"/> when they send it.</summary>
-/// <remarks>The value is set only inside async methods, so it flows into the inner call (the provider's HTTP send) and
-/// never back to the caller. A stream sets it around opening and advancing the inner stream, never while the consumer
-/// runs.</remarks>
+/// <summary>The gateway headers of the call being sent: set by the layer around its inner call (inside async methods, so they
+/// flow into the provider's HTTP send and never back to the caller), read by the policy and the handler.</summary>
 internal static class GatewayScope
 {
     private static readonly AsyncLocal<GatewayRequest?> s_current = new();
@@ -21,7 +18,7 @@ internal static class GatewayScope
     }
 
     /// <summary>Streams what <paramref name="open"/> returns with <paramref name="headers"/> current while the inner stream is
-    /// opened, advanced and disposed.</summary>
+    /// opened, advanced and disposed, never while the consumer runs.</summary>
     public static async IAsyncEnumerable<ChatResponseUpdate> Stream(
         GatewayRequest? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -56,28 +53,17 @@ internal static class GatewayScope
 }
 
 /// <summary>The gateway headers of one call, computed once from its decision.</summary>
-internal sealed class GatewayRequest
+internal sealed class GatewayRequest(KeyValuePair<string, string>[] values, ILogger logger, DifySession? session)
 {
-    private readonly DifySession? _session;
     private volatile bool _ended, _written;
 
-    private GatewayRequest(KeyValuePair<string, string>[] values, ILogger logger, DifySession? session)
-    {
-        Values = values;
-        Logger = logger;
-        _session = session;
-    }
-
-    /// <summary>Gets a value indicating whether these headers may still go out: not after the call that set them ended
-    /// (work a tool left running), nor after the call's session ended.</summary>
-    public bool IsLive => !_ended && _session is not { IsEnded: true };
+    /// <summary>Gets a value indicating whether these headers may still go out: not after their call or its session ended.</summary>
+    public bool IsLive => !_ended && session is not { IsEnded: true };
 
     /// <summary>Gets a value indicating whether a policy or handler wrote these headers on a request.</summary>
     public bool Written => _written;
 
-    public KeyValuePair<string, string>[] Values { get; }
-
-    public ILogger Logger { get; }
+    public KeyValuePair<string, string>[] Values { get; } = values;
 
     /// <summary>Returns the <paramref name="headers"/> of <paramref name="call"/>, or <see langword="null"/> when there are none.</summary>
     public static GatewayRequest? For(DifyRequestDecision call, GatewayHeader[] headers)
@@ -106,7 +92,7 @@ internal sealed class GatewayRequest
         {
             if (remove(request, header.Key))
             {
-                Log.GatewayHeaderReplaced(Logger, header.Key);
+                Log.GatewayHeaderReplaced(logger, header.Key);
             }
 
             add(request, header.Key, header.Value);

@@ -3,23 +3,9 @@ using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata.Http;
 
-/// <summary>An HTTP handler that sends the app id of the current propagating <see cref="DifySession"/> as the W3C Baggage
-/// item <c>dify.app_id</c>, so that the services it calls tag their own LLM requests with it.</summary>
-/// <remarks>
-/// <para>
-/// A request made inside a session begun with <c>DifySession.Begin(appId, propagateAsBaggage: true)</c> gets
-/// <c>dify.app_id=&lt;app id, percent-encoded&gt;</c> as the first member of its <c>baggage</c> header. The other members
-/// it would have carried are kept: those of a <c>baggage</c> header the caller set, or, when it set none, those of
-/// <see cref="Activity.Current"/> (which .NET's own propagator adds only to a request without a <c>baggage</c> header).
-/// A <c>dify.app_id</c> member among them is replaced: the session decides this flow's app. Outside a propagating session
-/// the request is not changed at all. No <see cref="Activity"/> is created or changed, so tracing is unaffected.
-/// </para>
-/// <para>Add it with <c>services.AddHttpClient(...).AddDifyBaggage()</c>, to every client of the factory with
-/// <c>services.ConfigureHttpClientDefaults(b =&gt; b.AddDifyBaggage())</c>, or directly:
-/// <c>new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()))</c>. An <see cref="HttpClient"/> without it sends
-/// no <c>dify.app_id</c>.</para>
-/// <para>This type is thread-safe.</para>
-/// </remarks>
+/// <summary>An HTTP handler that sends the app id of the current propagating <see cref="DifySession"/> as the first member
+/// of the W3C <c>baggage</c> header (<c>dify.app_id</c>), keeping the other members; outside such a session the request is not
+/// changed. Add it with <c>services.AddHttpClient(...).AddDifyBaggage()</c>. This type is thread-safe.</summary>
 public sealed class DifyBaggageHandler : DelegatingHandler
 {
     /// <summary>The HTTP header of W3C Baggage.</summary>
@@ -36,10 +22,8 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     {
     }
 
-    /// <summary>Gets or sets what else carries the app id of one send, set by <c>MeaiMetadata.AspNetCore</c>: OpenTelemetry's
-    /// baggage, whose HTTP instrumentation rewrites the <c>baggage</c> header below every handler. It is called inside the
-    /// send's own async flow, so what it changes there ends with the send.</summary>
-    /// <remarks>Called only inside a propagating session, with its app id as sent.</remarks>
+    /// <summary>Gets or sets what else carries the app id of one send (MeaiMetadata.AspNetCore: OpenTelemetry's baggage, which
+    /// its HTTP instrumentation writes below every handler); called inside the send's own flow.</summary>
     internal static Action<string>? AlsoCarry { get; set; }
 
     /// <inheritdoc />

@@ -1,5 +1,5 @@
 using MeaiMetadata.Demo;
-using MeaiMetadata.Spend;
+using MeaiMetadata.SpendTool;
 
 namespace MeaiMetadata.IntegrationTests.Demo;
 

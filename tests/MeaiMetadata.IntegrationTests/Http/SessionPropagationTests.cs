@@ -122,6 +122,16 @@ public sealed class SessionPropagationTests : IAsyncLifetime
             .AddInMemoryExporter(exported)
             .Build()!;
         using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+        var httpSpans = new List<Activity>(); // the HTTP client's spans: this call's, the backend's to the model, other tests'
+        using var httpListener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "System.Net.Http",
+            Sample = (ref ActivityCreationOptions<ActivityContext> o) =>
+                o.Parent.TraceFlags.HasFlag(ActivityTraceFlags.Recorded) ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.PropagationData,
+            ActivityStarted = a => { lock (httpSpans) { httpSpans.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(httpListener);
+        List<Activity> HttpSpansOf(ActivityTraceId trace) { lock (httpSpans) { return [.. httpSpans.Where(a => a.TraceId == trace)]; } }
 
         // A root span started inside the session: created, recorded, a root.
         using (DifySession.Begin("edge-app", propagateAsBaggage: true))
@@ -131,11 +141,18 @@ public sealed class SessionPropagationTests : IAsyncLifetime
             Assert.True(work.Recorded);
             Assert.Equal(default, work.ParentSpanId);
 
-            // The outgoing call carries the app span's trace, sampled (-01), and the app id.
+            // The outgoing call carries the app span's trace, parented under the app's span, sampled, and the app id.
+            // traceparent is version-traceid-parentid-flags. Only the sampled bit is this test's (its sampler decides it); the
+            // other bits are the runtime's (.NET 11's DiagnosticSource also sets 0x02, random trace id: "-03"). The parent is
+            // the HTTP client's span, which the runtime makes under the current span whenever anything listens to
+            // System.Net.Http: the listener above makes that always so, deciding as the test's sampler does (parent-based).
             (await http.PostAsync(_backend.Address, null)).EnsureSuccessStatusCode();
-            string traceParent = _backend.Seen[^1].TraceParent!;
-            Assert.StartsWith($"00-{work.TraceId}-", traceParent, StringComparison.Ordinal);
-            Assert.EndsWith("-01", traceParent, StringComparison.Ordinal);
+            string[] traceParent = _backend.Seen[^1].TraceParent!.Split('-');
+            Assert.Equal(4, traceParent.Length);
+            Assert.Equal(work.TraceId.ToHexString(), traceParent[1]);
+            Activity httpSpan = Assert.Single(HttpSpansOf(work.TraceId), a => a.SpanId.ToHexString() == traceParent[2]);
+            Assert.Equal(work.SpanId, httpSpan.ParentSpanId);
+            Assert.Equal(ActivityTraceFlags.Recorded, (ActivityTraceFlags)Convert.ToByte(traceParent[3], 16) & ActivityTraceFlags.Recorded);
         }
 
         // Inside an application request span: the child's parent is that span, which is exported (no orphan).

@@ -1,9 +1,8 @@
 using System.ClientModel;
-using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using OpenAI.Chat;
 
-namespace MeaiMetadata.Spend;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>Spend per app and model from OpenAI's own records: the Stored Completions of Chat Completions requests that
 /// were sent with <c>store: true</c> (this layer's default for tagged requests).</summary>
@@ -11,11 +10,10 @@ namespace MeaiMetadata.Spend;
 /// OpenAI's list endpoint (<c>GET /v1/chat/completions</c>) filters by metadata and model but not by date, so the report
 /// pages newest first (<c>order=desc</c>, up to 100 per page) and stops at the first completion older than
 /// <see cref="DifySpendReportOptions.Since"/>. The Responses API has no list endpoint: its per-app figures come from the
-/// <c>dify.app.cost</c> counter alone. Uses the OpenAI SDK's experimental <c>ChatClient.GetChatCompletionsAsync</c> (OPENAI001),
-/// so this API is experimental too (<c>MEAI_METADATA001</c>, with <see cref="DifySpendReportOptions"/> and <see cref="DifySpendRow"/>).
+/// <c>dify.app.cost</c> counter alone. Uses the OpenAI SDK's experimental <c>ChatClient.GetChatCompletionsAsync</c> (OPENAI001).
+/// Moved out of the core package into the <c>meai-spend</c> tool (internal; the demo compiles this file too).
 /// </remarks>
-[Experimental("MEAI_METADATA001")]
-public sealed class DifySpendReport
+internal sealed class DifySpendReport
 {
     private DifySpendReport(IReadOnlyList<DifySpendRow> rows, int read)
     {

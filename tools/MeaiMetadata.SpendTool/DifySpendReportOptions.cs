@@ -1,10 +1,9 @@
-using System.Diagnostics.CodeAnalysis;
+using MeaiMetadata.Spend;
 
-namespace MeaiMetadata.Spend;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>What <see cref="DifySpendReport.FromStoredCompletionsAsync"/> reads and how it prices it.</summary>
-[Experimental("MEAI_METADATA001")]
-public sealed class DifySpendReportOptions
+internal sealed class DifySpendReportOptions
 {
     /// <summary>Gets or sets the start of the range (inclusive), compared with each stored completion's <c>created</c>.</summary>
     public DateTimeOffset Since { get; set; }
@@ -19,7 +18,7 @@ public sealed class DifySpendReportOptions
     /// <summary>Gets or sets the one model to report (the list's <c>model</c> filter), or <see langword="null"/> for all.</summary>
     public string? Model { get; set; }
 
-    /// <summary>Gets or sets the price table; pass <see cref="DifyPriceTable.From"/> of the pipeline's options to price as the meter does.</summary>
+    /// <summary>Gets or sets the price table; pass the table of the pipeline's prices (<c>DifyPriceTable.Create(options.Prices, options.ModelAliases)</c>) to price as the meter does.</summary>
     /// <value>The default value is <see cref="DifyPriceTable.BuiltIn"/>.</value>
     public DifyPriceTable Prices { get; set; } = DifyPriceTable.BuiltIn;
 

@@ -1,6 +1,4 @@
-using System.Diagnostics.CodeAnalysis;
-
-namespace MeaiMetadata.Spend;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>The spend of one app on one model, summed over stored completions.</summary>
 /// <param name="AppId">The <c>dify_app_id</c> of the completions, or <see langword="null"/> for completions without one.</param>
@@ -10,5 +8,4 @@ namespace MeaiMetadata.Spend;
 /// <param name="CachedInputTokens">Their input tokens read from the prompt cache.</param>
 /// <param name="OutputTokens">Their output tokens, reasoning tokens included.</param>
 /// <param name="Cost">Their cost in US dollars, exact (no rounding), or <see langword="null"/> when the model has no price.</param>
-[Experimental("MEAI_METADATA001")]
-public sealed record DifySpendRow(string? AppId, string Model, long Requests, long InputTokens, long CachedInputTokens, long OutputTokens, decimal? Cost);
+internal sealed record DifySpendRow(string? AppId, string Model, long Requests, long InputTokens, long CachedInputTokens, long OutputTokens, decimal? Cost);

@@ -2,15 +2,13 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Diagnostics.Metrics;
 using MeaiMetadata.FakeOpenAI;
-using MeaiMetadata.IntegrationTests.Wire;
-using MeaiMetadata.Spend;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using OpenAI;
 using OpenAI.Chat;
 
-namespace MeaiMetadata.IntegrationTests.Spend;
+namespace MeaiMetadata.SpendTool.Tests;
 
 /// <summary>The report over the strict fake's Stored Completions, through the official SDK's paging.</summary>
 public sealed class DifySpendReportTests

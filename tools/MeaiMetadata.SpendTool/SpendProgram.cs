@@ -1,33 +1,42 @@
 using System.ClientModel;
 using System.Globalization;
 using System.Text.Json;
-using MeaiMetadata.Spend;
 using OpenAI;
 using Spectre.Console;
 
-namespace MeaiMetadata.Report;
+namespace MeaiMetadata.SpendTool;
 
 /// <summary>Spend per app from OpenAI's Stored Completions; callable in-process by tests.</summary>
-public static class ReportProgram
+internal static class SpendProgram
 {
     public const int ExitOk = 0;
     public const int ExitFailed = 1;
     public const int ExitUsage = 2;
 
+    /// <summary>The OpenAI SDK's default endpoint.</summary>
+    private static readonly Uri s_defaultEndpoint = new("https://api.openai.com/v1/");
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
     {
-        ReportArguments? arguments = ReportArguments.Parse(args, out string? parseError);
+        SpendArguments? arguments = SpendArguments.Parse(args, out string? parseError);
         if (arguments is null)
         {
             await error.WriteLineAsync($"error: {parseError}");
-            await error.WriteLineAsync(ReportArguments.Usage);
+            await error.WriteLineAsync(SpendArguments.Usage);
             return ExitUsage;
         }
 
         if (arguments.Help)
         {
-            await output.WriteLineAsync(ReportArguments.Usage);
+            await output.WriteLineAsync(SpendArguments.Usage);
             return ExitOk;
+        }
+
+        SpendPrices? prices = SpendPrices.Load(arguments, out string? pricesError);
+        if (prices is null)
+        {
+            await error.WriteLineAsync($"error: {pricesError}");
+            return ExitUsage;
         }
 
         string? key = environment("OPENAI_API_KEY");
@@ -43,13 +52,20 @@ public static class ReportProgram
             options.Endpoint = baseUrl;
         }
 
+        // The list filters by the value as stored, which the library normalized on the wire: so must the filter.
+        string? appId = arguments.App is { } given ? AppIdText.Normalize(given) : null;
+        if (appId is not null && appId != arguments.App)
+        {
+            await error.WriteLineAsync($"--app: looking for the app id as the library sends it: lone surrogates replaced by U+FFFD, cut to {AppIdText.MaxLength} characters ({appId.Length}).");
+        }
+
         var client = new OpenAIClient(new ApiKeyCredential(key), options).GetChatClient("gpt-4o-mini");
         DifySpendReport report;
         try
         {
             report = await DifySpendReport.FromStoredCompletionsAsync(
                 client,
-                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = arguments.App },
+                new DifySpendReportOptions { Since = arguments.Since, Until = arguments.Until, AppId = appId, Prices = prices.Table },
                 new Progress(error),
                 cancellationToken);
         }
@@ -57,6 +73,16 @@ public static class ReportProgram
         {
             await error.WriteLineAsync("error: HTTP 401: the endpoint refused the key in OPENAI_API_KEY.");
             return ExitUsage;
+        }
+        catch (ClientResultException ex) when (ex.Status == 404)
+        {
+            // OpenAI's API lives under /v1: a base URL without it (https://api.openai.com/) answers 404 to every path.
+            Uri endpoint = arguments.BaseUrl ?? s_defaultEndpoint;
+            bool hasV1 = endpoint.AbsolutePath.TrimEnd('/').EndsWith("/v1", StringComparison.OrdinalIgnoreCase);
+            await error.WriteLineAsync(hasV1
+                ? $"error: HTTP 404 from {endpoint}: it does not list stored completions (GET chat/completions under the base URL)."
+                : $"error: HTTP 404 from {endpoint}: the base URL probably lacks /v1 (OpenAI's is https://api.openai.com/v1/; try {WithV1(endpoint)}).");
+            return hasV1 ? ExitFailed : ExitUsage;
         }
         catch (ClientResultException ex)
         {
@@ -76,9 +102,38 @@ public static class ReportProgram
             return ExitFailed;
         }
 
-        await error.WriteLineAsync($"read {report.Read} stored completion(s).");
+        await error.WriteLineAsync($"read {report.Read} stored completion(s); prices: {prices.Description}.");
+        if (report.Rows.Where(r => r.Cost is null).Select(r => r.Model).Distinct().Order(StringComparer.Ordinal).ToArray() is { Length: > 0 } unpriced)
+        {
+            await error.WriteLineAsync($"no price for {string.Join(", ", unpriced.Select(m => $"'{m}'"))}: its cost is shown as (no price), empty in CSV, null in JSON; give prices with --prices FILE or --config appsettings.json.");
+        }
+
+        if (report.Rows.Count == 0)
+        {
+            // Nothing stored yet, or an --app that matches nothing: say so (the table and chart need a row). CSV and JSON
+            // stay machine-readable (a header, an empty array); the line goes to stderr for them.
+            string nothing = Nothing(arguments);
+            await (arguments.Format == "table" ? output : error).WriteLineAsync(nothing);
+            if (arguments.Format == "table")
+            {
+                return ExitOk;
+            }
+        }
+
         Write(output, report, arguments.Format);
         return ExitOk;
+    }
+
+    private static Uri WithV1(Uri endpoint) => new(endpoint, endpoint.AbsolutePath.TrimEnd('/') + "/v1/");
+
+    /// <summary>The line for an empty result: the range, the app, and where stored completions come from.</summary>
+    private static string Nothing(SpendArguments arguments)
+    {
+        DateTimeOffset end = arguments.Until ?? new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(1);
+        string range = string.Create(CultureInfo.InvariantCulture, $"from {arguments.Since:yyyy-MM-dd} to {end.AddDays(-1):yyyy-MM-dd} (UTC)");
+        return arguments.App is { } app
+            ? $"No stored completions of app '{app}' {range}. Check the app id: it must match dify_app_id exactly (case included)."
+            : $"No stored completions {range}. Only Chat Completions requests sent with store: true are stored (tagged requests are, by default); OpenAI lists them after a short delay.";
     }
 
     /// <summary>Writes the report as a table (with a bar per app), CSV or JSON. Costs are exact sums, shown to 6 decimals.</summary>

@@ -1,3 +1,0 @@
-using MeaiMetadata.Report;
-
-return await ReportProgram.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);

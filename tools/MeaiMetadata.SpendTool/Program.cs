@@ -1,0 +1,3 @@
+using MeaiMetadata.SpendTool;
+
+return await SpendProgram.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);
