@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MeaiMetadata.Budgets;
 using MeaiMetadata.Diagnostics;
 using MeaiMetadata.Gateways;
 using MeaiMetadata.Providers;
@@ -98,6 +99,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         });
     }
 
+    /// <summary>Gets the budget store, clock and instruments of this layer (from the pipeline's services).</summary>
+    internal DifyBudgetEnforcer Budgets { get; init; } = DifyBudgetEnforcer.Default;
+
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -109,8 +113,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        if (headers is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
+        if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
             using (new OuterCall(call ?? s_undecided)) // nothing to record, no headers to write or hide
             {
@@ -118,7 +123,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
         }
 
-        return SendAsync(settings, call, headers, messages, sent, cancellationToken);
+        return SendAsync(settings, call, budget, headers, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -132,6 +137,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
         if (call is null && GatewayScope.Current is null)
         {
             using (new OuterCall(s_undecided))
@@ -142,7 +148,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         // A decided stream is opened when it is enumerated: the provider builds the request then, so a stream enumerated after
         // its session ended tags nothing.
-        return StreamAsync(settings, call, call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders), messages, sent, cancellationToken);
+        return StreamAsync(settings, call, budget, call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders), messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -158,13 +164,18 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     /// <summary>Sends with this call's gateway headers current (none hides an outer call's), then records the call once.</summary>
     private async Task<ChatResponse> SendAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         CancellationToken cancellationToken)
     {
         GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
         ChatResponse? response = null;
         try
         {
+            if (budget is not null)
+            {
+                await budget.ReserveAsync(cancellationToken).ConfigureAwait(false); // throws, sending nothing, when it does not fit
+            }
+
             Task<ChatResponse> inner;
             using (new OuterCall(call ?? s_undecided))
             {
@@ -176,19 +187,29 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         finally
         {
             headers?.End();
+            if (budget is not null)
+            {
+                await budget.SettleAsync(response?.Usage, response?.ModelId).ConfigureAwait(false);
+            }
+
             Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, headers);
         }
     }
 
     /// <summary>Streams with this call's gateway headers current while the inner stream runs; records once when it ends.</summary>
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         UsageDetails? usage = null;
         string? model = null;
         try
         {
+            if (budget is not null)
+            {
+                await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             IAsyncEnumerable<ChatResponseUpdate> updates = GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
             await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
@@ -206,6 +227,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
+            if (budget is not null)
+            {
+                await budget.SettleAsync(usage, model).ConfigureAwait(false); // at the end, on abandon or failure
+            }
+
             Record(settings, call, usage, model, sent?.ModelId, headers);
         }
     }
@@ -432,7 +458,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 _metrics.RecordRequest(outcome, call.AppId, settings);
             }
 
-            requestModel ??= _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
+            requestModel ??= DefaultModelId();
             _metrics.RecordSpend(usage, call.AppId, responseModel ?? requestModel, requestModel, settings);
         }
         catch (Exception ex)
@@ -440,6 +466,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             Log.ReportingFailed(settings.Logger, ex);
         }
     }
+
+    internal string? DefaultModelId() => _defaultModelId ??= this.GetService<ChatClientMetadata>()?.DefaultModelId;
 
     /// <summary>Where the app of a call came from; <see cref="Id"/> is <see langword="null"/> when there is none.</summary>
     private readonly record struct App(string? Id, string Origin, string Outcome = "", string Reason = "", DifySession? Session = null)

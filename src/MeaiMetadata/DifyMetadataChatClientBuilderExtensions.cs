@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using MeaiMetadata;
+using MeaiMetadata.Budgets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -56,11 +57,11 @@ public static class DifyMetadataChatClientBuilderExtensions
         CompatibilityCheck.WarnOnce(logger);
         if (services.GetService<IOptionsMonitor<DifyMetadataOptions>>() is { } monitor)
         {
-            return new DifyMetadataChatClient(innerClient, monitor, optionsName, configure, logger, meterFactory);
+            return new DifyMetadataChatClient(innerClient, monitor, optionsName, configure, logger, meterFactory) { Budgets = DifyBudgetEnforcer.From(services, meterFactory) };
         }
 
         var options = new DifyMetadataOptions();
         configure?.Invoke(options);
-        return options.Enabled ? new DifyMetadataChatClient(innerClient, options, logger, meterFactory) : innerClient;
+        return options.Enabled ? new DifyMetadataChatClient(innerClient, options, logger, meterFactory) { Budgets = DifyBudgetEnforcer.From(services, meterFactory) } : innerClient;
     }
 }

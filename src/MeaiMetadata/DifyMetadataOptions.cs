@@ -1,3 +1,4 @@
+using MeaiMetadata.Budgets;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Spend;
 
@@ -69,6 +70,10 @@ public sealed class DifyMetadataOptions
     /// <value>The default value is empty.</value>
     public IDictionary<string, string> ModelAliases { get; private set; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Gets the spend limits per app (<c>DifyMetadata:Budgets</c>), enforced by the layer (docs/budgets.md).</summary>
+    /// <value>The default value holds no budget: no request is checked.</value>
+    public DifyBudgetOptions Budgets { get; private set; } = new();
+
     /// <summary>Returns a copy whose changes do not reach this instance.</summary>
     internal DifyMetadataOptions Clone()
     {
@@ -77,6 +82,7 @@ public sealed class DifyMetadataOptions
         clone.GatewayHeaders = [.. GatewayHeaders];
         clone.Prices = Prices.ToDictionary(p => p.Key, p => p.Value?.Clone()!, StringComparer.OrdinalIgnoreCase);
         clone.ModelAliases = new Dictionary<string, string>(ModelAliases, StringComparer.OrdinalIgnoreCase);
+        clone.Budgets = Budgets.Clone();
         return clone;
     }
 }

@@ -1,4 +1,5 @@
 using MeaiMetadata;
+using MeaiMetadata.Budgets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -39,6 +40,7 @@ public static class DifyMetadataServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(name);
         services.TryAddSingleton<IOptionsMonitorCache<DifyMetadataOptions>, DifyMetadataOptionsCache>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DifyMetadataOptions>, DifyMetadataOptionsValidator>());
+        services.TryAddSingleton<IDifyBudgetStore>(sp => new InMemoryDifyBudgetStore(sp.GetService<TimeProvider>())); // budgets: one store per provider
         return services.AddOptions<DifyMetadataOptions>(name).ValidateOnStart();
     }
 }

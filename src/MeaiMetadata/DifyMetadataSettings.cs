@@ -1,3 +1,4 @@
+using MeaiMetadata.Budgets;
 using MeaiMetadata.Gateways;
 using MeaiMetadata.Providers;
 using MeaiMetadata.Spend;
@@ -22,6 +23,7 @@ internal sealed class DifyMetadataSettings
         ProviderMappings = [.. options.ProviderMappings];
         GatewayHeaders = gatewayHeaders;
         Prices = DifyPriceTable.From(options);
+        Budgets = DifyBudgetSettings.Create(options.Budgets);
         Logger = logger;
     }
 
@@ -46,6 +48,9 @@ internal sealed class DifyMetadataSettings
     public DifyPriceTable Prices { get; }
 
     public ILogger Logger { get; }
+
+    /// <summary>Gets the budgets, or <see langword="null"/> when none is configured.</summary>
+    public DifyBudgetSettings? Budgets { get; }
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger)
@@ -85,7 +90,8 @@ internal sealed class DifyMetadataSettings
             return $"{Name}.{nameof(options.ProviderMappings)} must not hold null.";
         }
 
-        return GatewayHeader.TryParseAll(options.GatewayHeaders, out _) ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases);
+        return GatewayHeader.TryParseAll(options.GatewayHeaders, out _) ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases)
+            ?? DifyBudgetSettings.Validate(options.Budgets);
     }
 
     /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>

@@ -78,11 +78,14 @@ public sealed class DifyRequestDecision
     internal bool Built => _built;
 
     /// <summary>Gets the outcome to record: the decided one, unless building the raw options failed or turned store off.</summary>
-    internal string? RecordedOutcome => Outcome is null ? null
+    internal string? RecordedOutcome => BudgetOutcome ?? (Outcome is null ? null
         : _failed ? DifyMetadataMetrics.TaggingFailed
         : _attached ? DifyMetadataMetrics.Attached
         : _storeOff ? DifyMetadataMetrics.StoreDisabled
-        : Outcome;
+        : Outcome);
+
+    /// <summary>Gets or sets the outcome of a call its budget refused (nothing was sent), or <see langword="null"/>.</summary>
+    internal string? BudgetOutcome { get; set; }
 
     /// <summary>Returns the <c>store</c> flag that applies to raw options that say <paramref name="rawStore"/>.</summary>
     internal bool? DecideStore(bool? rawStore) => rawStore ?? Store;

@@ -1,0 +1,46 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MeaiMetadata.AspNetCore;
+
+/// <summary>Maps <see cref="DifyBudgetExceededException"/> to HTTP 429 in an ASP.NET Core pipeline.</summary>
+public static class DifyBudgetProblemDetailsApplicationBuilderExtensions
+{
+    /// <summary>Answers a request whose LLM call a budget refused with 429 Too Many Requests, <c>Retry-After</c> (seconds
+    /// until the budget resets) and a ProblemDetails body naming the app and the reset time.</summary>
+    /// <param name="app">The application builder; add this early, before the endpoints.</param>
+    /// <returns>The <paramref name="app"/>.</returns>
+    /// <remarks>A response that has already started (a stream that was refused part-way) cannot change its status: the
+    /// exception then goes on up the pipeline.</remarks>
+    public static IApplicationBuilder UseDifyBudgetProblemDetails(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Use(static async (context, next) =>
+        {
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (DifyBudgetExceededException ex) when (!context.Response.HasStarted)
+            {
+                TimeProvider time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+                long seconds = Math.Max(1, (long)Math.Ceiling((ex.ResetsAt - time.GetUtcNow()).TotalSeconds));
+                context.Response.Clear();
+                context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                await Results.Problem(
+                    detail: ex.Message,
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Budget exceeded",
+                    type: "https://tools.ietf.org/html/rfc6585#section-4",
+                    extensions: new Dictionary<string, object?>
+                    {
+                        ["appId"] = ex.AppId,
+                        ["limitUsd"] = ex.LimitUsd.ToString(CultureInfo.InvariantCulture),
+                        ["resetsAt"] = ex.ResetsAt.ToString("O", CultureInfo.InvariantCulture),
+                    }).ExecuteAsync(context).ConfigureAwait(false);
+            }
+        });
+    }
+}

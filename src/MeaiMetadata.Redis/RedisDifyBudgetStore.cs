@@ -1,0 +1,111 @@
+using MeaiMetadata.Budgets;
+using StackExchange.Redis;
+
+namespace MeaiMetadata.Redis;
+
+/// <summary>The budget store on a RESP server (Redis, Valkey, Garnet): one atomic Lua script per operation, so one round
+/// trip before a call (reserve if it fits) and one after (settle and claim alerts). A reservation never settled (the process
+/// died) stays charged until its period's key expires, a day after the period ends.</summary>
+/// <remarks>Garnet runs scripts only with <c>--lua</c>, and atomically only with <c>--lua-transaction-mode</c>.</remarks>
+internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable, IDisposable
+{
+    // KEYS[1] spend; ARGV amount, limit, expiry (unix seconds). Returns {1|0, spend}.
+    internal const string ReserveScript = """
+        local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+        local amount = tonumber(ARGV[1])
+        if spent + amount > tonumber(ARGV[2]) then
+          return {0, spent}
+        end
+        spent = redis.call('INCRBY', KEYS[1], amount)
+        redis.call('EXPIREAT', KEYS[1], ARGV[3])
+        return {1, spent}
+        """;
+
+    // KEYS[1] spend, KEYS[2..] alert markers; ARGV delta, expiry, thresholds (one per marker). Returns {spend, claimed...}.
+    internal const string SettleScript = """
+        local spent = redis.call('INCRBY', KEYS[1], ARGV[1])
+        redis.call('EXPIREAT', KEYS[1], ARGV[2])
+        local result = {spent}
+        for i = 2, #KEYS do
+          if spent >= tonumber(ARGV[i + 1]) and redis.call('SETNX', KEYS[i], '1') == 1 then
+            redis.call('EXPIREAT', KEYS[i], ARGV[2])
+            result[#result + 1] = tonumber(ARGV[i + 1])
+          end
+        end
+        return result
+        """;
+
+    private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
+    private readonly bool _owned;
+
+    /// <summary>A store on a multiplexer the caller owns.</summary>
+    public RedisDifyBudgetStore(IConnectionMultiplexer connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = new(Task.FromResult(connection));
+    }
+
+    /// <summary>A store that connects on first use with <paramref name="configuration"/> and owns the connection.</summary>
+    public RedisDifyBudgetStore(string configuration)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
+        ConfigurationOptions options = ConfigurationOptions.Parse(configuration);
+        options.AbortOnConnectFail = false; // a store down at start-up is a store failure (OnStoreFailure), not a crash
+        _connection = new(async () => await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false));
+        _owned = true;
+    }
+
+    public async ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReserveScript, [key], [amount, limit, expiresAt.ToUnixTimeSeconds()]).ConfigureAwait(false))!;
+        return new DifyBudgetReserveResult((long)result[0] == 1, (long)result[1]);
+    }
+
+    public async ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken)
+    {
+        IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+        var keys = new RedisKey[alertAt.Length + 1];
+        var values = new RedisValue[alertAt.Length + 2];
+        keys[0] = key;
+        values[0] = delta;
+        values[1] = expiresAt.ToUnixTimeSeconds();
+        for (int i = 0; i < alertAt.Length; i++)
+        {
+            keys[i + 1] = key + ":alert:" + alertAt[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
+            values[i + 2] = alertAt[i];
+        }
+
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(SettleScript, keys, values).ConfigureAwait(false))!;
+        long[] claimed = new long[result.Length - 1];
+        for (int i = 1; i < result.Length; i++)
+        {
+            claimed[i - 1] = (long)result[i];
+        }
+
+        return new DifyBudgetSettleResult((long)result[0], claimed);
+    }
+
+    /// <summary>Returns the spend under <paramref name="key"/> (tests, the demo).</summary>
+    internal async Task<long> SpentOfAsync(string key)
+    {
+        IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+        return (long?)await db.StringGetAsync(key).ConfigureAwait(false) ?? 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_owned && _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully)
+        {
+            await _connection.Value.Result.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_owned && _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully)
+        {
+            _connection.Value.Result.Dispose();
+        }
+    }
+}

@@ -1,0 +1,268 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using System.Globalization;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace MeaiMetadata.Budgets;
+
+/// <summary>The budget half of one layer: finds the budget of a decided call, and makes the call's
+/// <see cref="DifyBudgetCall"/> (reserve before sending, settle once after).</summary>
+internal sealed class DifyBudgetEnforcer
+{
+    public const string BudgetExceeded = "budget_exceeded";
+    public const string BudgetUnpriced = "budget_unpriced";
+    public const string BudgetStoreFailed = "budget_store_failed";
+    public const string AlertsCounter = "dify.app.budget.alerts";
+    public const string StoreFailuresCounter = "dify.app.budget.store_failures";
+
+    private static readonly ConditionalWeakTable<Meter, Instruments> s_byMeter = [];
+    private static readonly Instruments s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
+
+    public DifyBudgetEnforcer(IDifyBudgetStore store, TimeProvider time, IMeterFactory? meterFactory)
+    {
+        Store = store;
+        Time = time;
+        Meters = meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static m => new(m));
+    }
+
+    /// <summary>Gets the enforcer of layers built without services: the process's in-memory store and the system clock.</summary>
+    public static DifyBudgetEnforcer Default { get; } = new(InMemoryDifyBudgetStore.Shared, TimeProvider.System, null);
+
+    public IDifyBudgetStore Store { get; }
+
+    public TimeProvider Time { get; }
+
+    internal Instruments Meters { get; }
+
+    /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
+    public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
+    {
+        IDifyBudgetStore? store = services.GetService<IDifyBudgetStore>();
+        TimeProvider? time = services.GetService<TimeProvider>();
+        return store is null && time is null && meterFactory is null ? Default
+            : new(store ?? InMemoryDifyBudgetStore.Shared, time ?? TimeProvider.System, meterFactory);
+    }
+
+    /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>; bounds the
+    /// output of <paramref name="sent"/> so that the reservation covers what the request can cost.</summary>
+    public DifyBudgetCall? Begin(DifyMetadataSettings settings, DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ref ChatOptions? sent, DifyMetadataChatClient layer)
+    {
+        if (call is null || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget || sent?.ContinuationToken is not null)
+        {
+            return null;
+        }
+
+        if (sent?.MaxOutputTokens is not int maxOutput)
+        {
+            maxOutput = budgets.DefaultMaxOutputTokens;
+            sent = sent?.Clone() ?? new ChatOptions();
+            sent.MaxOutputTokens = maxOutput;
+        }
+
+        string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
+        long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens);
+        decimal? cost = settings.Prices.GetCost(model, input, 0, Math.Max(maxOutput, 0));
+        return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost);
+    }
+
+    /// <summary>The budget instruments on one meter.</summary>
+    internal sealed class Instruments(Meter meter)
+    {
+        public Counter<long> Alerts { get; } = meter.CreateCounter<long>(AlertsCounter, "{alert}", "Budget alerts: an app's spend crossed a fraction of its limit (AlertAt), once per app, period and fraction.");
+
+        public Counter<long> StoreFailures { get; } = meter.CreateCounter<long>(StoreFailuresCounter, "{failure}", "Budget store operations that failed (reserve or settle).");
+    }
+}
+
+/// <summary>One budgeted call: reserves its maximum cost before it is sent and settles to its actual cost once after.</summary>
+internal sealed class DifyBudgetCall
+{
+    private const decimal Nano = 1_000_000_000m;
+
+    private readonly DifyBudgetEnforcer _enforcer;
+    private readonly DifyMetadataSettings _settings;
+    private readonly DifyBudgetSettings _budgets;
+    private readonly DifyRequestDecision _call;
+    private readonly string _model;
+    private readonly decimal? _maxCost;
+    private readonly long _limit;
+    private string? _key;
+    private DateTimeOffset _expiresAt;
+    private long _reserved;
+    private State _state;
+
+    public DifyBudgetCall(DifyBudgetEnforcer enforcer, DifyMetadataSettings settings, DifyBudgetSettings budgets, DifyRequestDecision call, DifyBudget budget, string model, decimal? maxCost)
+    {
+        _enforcer = enforcer;
+        _settings = settings;
+        _budgets = budgets;
+        _call = call;
+        _model = model;
+        _maxCost = maxCost;
+        LimitUsd = budget.LimitUsd!.Value;
+        Period = budget.Period;
+        _limit = ToNano(LimitUsd);
+    }
+
+    private enum State
+    {
+        None,
+        Reserved,
+        Unchecked,
+        Settled,
+    }
+
+    public decimal LimitUsd { get; }
+
+    public DifyBudgetPeriod Period { get; }
+
+    /// <summary>Gets when the current period ends (set by <see cref="ReserveAsync"/>).</summary>
+    public DateTimeOffset ResetsAt { get; private set; }
+
+    /// <summary>Reserves the call's maximum cost, or throws: <see cref="DifyBudgetExceededException"/> when it does not fit
+    /// (or the store fails under <see cref="DifyBudgetStoreFailure.Refuse"/>), <see cref="InvalidOperationException"/> for an
+    /// unpriced model. Nothing is sent after a throw.</summary>
+    public async ValueTask ReserveAsync(CancellationToken cancellationToken)
+    {
+        DateTimeOffset now = _enforcer.Time.GetUtcNow().ToUniversalTime();
+        (DateTimeOffset start, ResetsAt) = Bounds(now, Period);
+        _expiresAt = ResetsAt.AddDays(1);
+        _key = KeyOf(_call.AppId, Period, start);
+        ILogger logger = _settings.Logger;
+        if (_maxCost is not decimal maxCost)
+        {
+            _call.BudgetOutcome = DifyBudgetEnforcer.BudgetUnpriced;
+            Log.BudgetModelUnpriced(logger, _call.AppId, _model);
+            throw new InvalidOperationException(
+                $"App '{_call.AppId}' has a budget, but the model '{_model}' has no price, so the request's cost cannot be kept within it; nothing was sent. " +
+                $"Add the model to DifyMetadata:Prices (\"{_model}\": {{ \"InputPerMillion\": ..., \"OutputPerMillion\": ... }}), or map the name to a priced model in DifyMetadata:ModelAliases.");
+        }
+
+        long amount = maxCost >= (_limit / Nano) + 1 ? _limit + 1 : ToNano(maxCost);
+        if (amount > _limit)
+        {
+            Refuse(amount, 0); // cannot fit even an empty budget: no round trip
+        }
+
+        DifyBudgetReserveResult result;
+        try
+        {
+            result = await _enforcer.Store.ReserveAsync(_key, amount, _limit, _expiresAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _enforcer.Meters.StoreFailures.Add(1, new KeyValuePair<string, object?>("operation", "reserve"));
+            if (_budgets.OnStoreFailure == DifyBudgetStoreFailure.Refuse)
+            {
+                _call.BudgetOutcome = DifyBudgetEnforcer.BudgetStoreFailed;
+                Log.BudgetStoreFailed(logger, _call.AppId, nameof(DifyBudgetStoreFailure.Refuse), "the request is refused and nothing is sent", ex);
+                throw new DifyBudgetExceededException(_call.AppId, LimitUsd, ResetsAt,
+                    $"The budget of app '{_call.AppId}' ({LimitUsd.ToString(CultureInfo.InvariantCulture)} USD per {Period.ToString().ToLowerInvariant()}) cannot be checked: " +
+                    $"the budget store could not be reached ({ex.GetType().Name}: {ex.Message}), and OnStoreFailure is Refuse. Nothing was sent.", ex);
+            }
+
+            Log.BudgetStoreFailed(logger, _call.AppId, nameof(DifyBudgetStoreFailure.Allow), "the request is sent unchecked", ex);
+            _reserved = amount;
+            _state = State.Unchecked;
+            return;
+        }
+
+        if (!result.Reserved)
+        {
+            Refuse(amount, result.Spent);
+        }
+
+        _reserved = amount;
+        _state = State.Reserved;
+    }
+
+    /// <summary>Settles the reservation once, to the cost of <paramref name="usage"/> (priced by the response's model, else
+    /// the request's); without usage it stays charged at the reservation. Never throws.</summary>
+    public async ValueTask SettleAsync(UsageDetails? usage, string? responseModel)
+    {
+        State state = _state;
+        if (state is not (State.Reserved or State.Unchecked))
+        {
+            return;
+        }
+
+        _state = State.Settled;
+        long actual = _reserved;
+        if (usage is { InputTokenCount: not null } or { OutputTokenCount: not null } && usage is not null)
+        {
+            decimal? cost = _settings.Prices.GetCost(responseModel, usage) ?? _settings.Prices.GetCost(_model, usage);
+            if (cost is decimal known)
+            {
+                actual = ToNano(known);
+            }
+        }
+
+        long delta = state == State.Unchecked ? actual : actual - _reserved; // unchecked: the store never saw a reservation
+        long[] alertAt = Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
+        if (delta == 0 && alertAt.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key!, delta, _expiresAt, alertAt, CancellationToken.None).ConfigureAwait(false);
+            foreach (long claimed in result.Claimed)
+            {
+                Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
+            }
+        }
+        catch (Exception ex)
+        {
+            _enforcer.Meters.StoreFailures.Add(1, new KeyValuePair<string, object?>("operation", "settle"));
+            Log.BudgetSettleFailed(_settings.Logger, _call.AppId, _reserved / Nano, ex);
+        }
+    }
+
+    /// <summary>The start and the end of the UTC period that holds <paramref name="now"/>.</summary>
+    internal static (DateTimeOffset Start, DateTimeOffset End) Bounds(DateTimeOffset now, DifyBudgetPeriod period)
+    {
+        now = now.ToUniversalTime();
+        if (period == DifyBudgetPeriod.Day)
+        {
+            var day = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero);
+            return (day, day.AddDays(1));
+        }
+
+        var month = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        return (month, month.AddMonths(1));
+    }
+
+    /// <summary>The store key of an app's period; the braces keep an app's keys in one Redis Cluster hash slot.</summary>
+    internal static string KeyOf(string appId, DifyBudgetPeriod period, DateTimeOffset start) =>
+        "dify:budget:{" + appId + "}:" + (period == DifyBudgetPeriod.Day ? start.ToString("'d'yyyyMMdd", CultureInfo.InvariantCulture) : start.ToString("'m'yyyyMM", CultureInfo.InvariantCulture));
+
+    internal static long ToNano(decimal usd) => usd <= 0 ? 0 : (long)Math.Ceiling(usd * Nano);
+
+    private void Refuse(long amount, long spent)
+    {
+        _call.BudgetOutcome = DifyBudgetEnforcer.BudgetExceeded;
+        Log.BudgetExceeded(_settings.Logger, _call.AppId, amount / Nano, LimitUsd, spent / Nano, ResetsAt);
+        throw new DifyBudgetExceededException(_call.AppId, LimitUsd, ResetsAt,
+            $"The budget of app '{_call.AppId}' ({LimitUsd.ToString(CultureInfo.InvariantCulture)} USD per {Period.ToString().ToLowerInvariant()}) has no room for this request " +
+            $"(at most {(amount / Nano).ToString(CultureInfo.InvariantCulture)} USD; {(spent / Nano).ToString(CultureInfo.InvariantCulture)} USD spent or reserved); " +
+            $"it resets at {ResetsAt.ToString("O", CultureInfo.InvariantCulture)}. Nothing was sent.");
+    }
+
+    private void Alert(double threshold, long spent)
+    {
+        decimal spentUsd = spent / Nano;
+        _enforcer.Meters.Alerts.Add(1, new KeyValuePair<string, object?>("threshold", threshold));
+        Log.BudgetAlert(_settings.Logger, _call.AppId, spentUsd, threshold, LimitUsd, ResetsAt);
+        try
+        {
+            _budgets.OnAlert?.Invoke(new DifyBudgetAlert(_call.AppId, threshold, spentUsd, LimitUsd, ResetsAt));
+        }
+        catch (Exception ex)
+        {
+            Log.BudgetAlertCallbackFailed(_settings.Logger, ex);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+namespace MeaiMetadata.Budgets;
+
+/// <summary>Where the spend of each app and period is kept, in nano-dollars (10^-9 US dollars, rounded up). Every
+/// operation is atomic; an implementation is one round trip per operation.</summary>
+internal interface IDifyBudgetStore
+{
+    /// <summary>Adds <paramref name="amount"/> to the spend under <paramref name="key"/> if the sum stays within
+    /// <paramref name="limit"/>; the key lives until <paramref name="expiresAt"/>.</summary>
+    ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken);
+
+    /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation; negative returns what was not spent) to
+    /// the spend under <paramref name="key"/>, then claims each alert threshold (nano-dollars) the spend has reached that no
+    /// instance claimed before in this period; returns the spend and the thresholds this call claimed.</summary>
+    ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken);
+}
+
+/// <summary>What a reservation found: whether it fitted, and the spend after it (or as it was when it did not fit).</summary>
+internal readonly record struct DifyBudgetReserveResult(bool Reserved, long Spent);
+
+/// <summary>The spend after a settlement, and the alert thresholds it claimed.</summary>
+internal readonly record struct DifyBudgetSettleResult(long Spent, long[] Claimed);
+
+/// <summary>The in-process store: one per service provider (<c>AddDifyMetadata</c>), or one per process without one.</summary>
+internal sealed class InMemoryDifyBudgetStore(TimeProvider? timeProvider = null) : IDifyBudgetStore
+{
+    private readonly Dictionary<string, (long Spent, DateTimeOffset ExpiresAt)> _spend = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _alerts = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
+
+    public static InMemoryDifyBudgetStore Shared { get; } = new();
+
+    public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        lock (_spend)
+        {
+            long spent = Current(key);
+            if (spent + amount > limit)
+            {
+                return new(new DifyBudgetReserveResult(false, spent));
+            }
+
+            _spend[key] = (spent + amount, expiresAt);
+            return new(new DifyBudgetReserveResult(true, spent + amount));
+        }
+    }
+
+    public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken)
+    {
+        lock (_spend)
+        {
+            long spent = Current(key) + delta;
+            _spend[key] = (spent, expiresAt);
+            List<long>? claimed = null;
+            foreach (long threshold in alertAt)
+            {
+                if (spent >= threshold && _alerts.TryAdd($"{key}:alert:{threshold}", expiresAt))
+                {
+                    (claimed ??= []).Add(threshold);
+                }
+            }
+
+            if (_spend.Count > 10_000)
+            {
+                Sweep();
+            }
+
+            return new(new DifyBudgetSettleResult(spent, claimed?.ToArray() ?? []));
+        }
+    }
+
+    /// <summary>Returns the spend under <paramref name="key"/> (tests, the demo).</summary>
+    internal long SpentOf(string key)
+    {
+        lock (_spend)
+        {
+            return Current(key);
+        }
+    }
+
+    private long Current(string key) => _spend.TryGetValue(key, out var entry) && entry.ExpiresAt > _time.GetUtcNow() ? entry.Spent : 0;
+
+    private void Sweep()
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        foreach (string key in _spend.Where(e => e.Value.ExpiresAt <= now).Select(e => e.Key).ToList())
+        {
+            _ = _spend.Remove(key);
+        }
+
+        foreach (string key in _alerts.Where(e => e.Value <= now).Select(e => e.Key).ToList())
+        {
+            _ = _alerts.Remove(key);
+        }
+    }
+}
