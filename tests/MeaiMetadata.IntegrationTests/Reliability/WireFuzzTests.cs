@@ -36,6 +36,11 @@ public sealed class WireFuzzTests(FakeOpenAIServerFixture fixture, ITestOutputHe
         for (int i = 0; i < Cases; i++)
         {
             string appId = RandomText(random, random.Next(4) == 0 ? random.Next(500, 2000) : random.Next(1, 40));
+            while (string.IsNullOrWhiteSpace(appId.Length > 512 ? appId[..512] : appId))
+            {
+                appId = RandomText(random, random.Next(1, 40)); // a blank id names no app: its request goes out as the caller built it
+            }
+
             bool viaResponses = i % 2 == 1;
             bool streaming = i / 2 % 2 == 1;
             List<KeyValuePair<string, string>> callerPairs = [.. Enumerable.Range(0, random.Next(0, 21))
