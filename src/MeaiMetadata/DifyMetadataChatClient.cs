@@ -193,7 +193,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            IAsyncEnumerable<ChatResponseUpdate> updates = GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
+            IAsyncEnumerable<ChatResponseUpdate> updates = headers is null && GatewayScope.Current is null
+                ? Open(call, messages, sent, cancellationToken) // opened here, when enumerated: the provider builds the request now
+                : GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
             await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
                 model ??= update.ModelId;

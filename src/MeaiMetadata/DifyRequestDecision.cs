@@ -110,7 +110,12 @@ public sealed class DifyRequestDecision
     /// <summary>Adds the caller's <c>AdditionalProperties["metadata"]</c> pairs that the raw metadata does not set itself.</summary>
     internal void AddCallerPairs(IDictionary<string, string> metadata)
     {
-        foreach (KeyValuePair<string, string> pair in _callerPairs ?? [])
+        if (_callerPairs is null)
+        {
+            return;
+        }
+
+        foreach (KeyValuePair<string, string> pair in _callerPairs)
         {
             _ = metadata.TryAdd(pair.Key, pair.Value);
         }
