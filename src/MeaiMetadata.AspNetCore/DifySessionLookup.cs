@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.AspNetCore;
@@ -9,6 +11,7 @@ internal sealed class DifySessionLookup
 {
     private readonly Func<HttpContext, string?> _appId;
     private readonly ILogger _logger;
+    private int _warnedBeforeAuthentication;
 
     private DifySessionLookup(Func<HttpContext, string?> appId, bool propagateAsBaggage, ILogger logger)
     {
@@ -53,6 +56,14 @@ internal sealed class DifySessionLookup
 
         if (string.IsNullOrWhiteSpace(appId))
         {
+            // Authentication is registered but has not run for this request: the lookup read an anonymous user.
+            if (context.User.Identity?.IsAuthenticated != true && context.Features.Get<IAuthenticateResultFeature>() is null &&
+                context.RequestServices?.GetService<IAuthenticationSchemeProvider>() is not null &&
+                Interlocked.Exchange(ref _warnedBeforeAuthentication, 1) == 0)
+            {
+                Log.SessionBeforeAuthentication(_logger);
+            }
+
             // A claim or route value of blanks names no app (a misconfigured identity), whatever a session would send.
             Log.NoAppId(_logger, appId is null ? "the app id lookup returned null" : appId.Length == 0 ? "the app id lookup returned an empty app id" : "the app id lookup returned only white space");
             return null;

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using MeaiMetadata.AspNetCore.Tests.TestDoubles;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -203,6 +204,52 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
         Assert.Contains(reason, log.Message, StringComparison.Ordinal);
         Assert.Equal(lookup == "throws", log.Exception is InvalidOperationException);
         Assert.DoesNotContain(with.Logs.GetSnapshot(), r => r.Category == Category && r.Level > LogLevel.Debug);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task UseDifySession_BeforeUseAuthentication_OneWarningNamingTheOrder(bool beforeAuthentication)
+    {
+        static void Endpoints(WebApplication a) => a.MapGet("/who", () => Describe(DifySession.Current));
+        await using TestApp app = await TestApp.StartAsync(
+            a =>
+            {
+                if (beforeAuthentication)
+                {
+                    a.UseDifySession(DifyAppIdSources.Claim("app"));
+                    a.UseAuthentication();
+                }
+                else
+                {
+                    a.UseAuthentication();
+                    a.UseDifySession(DifyAppIdSources.Claim("app"));
+                }
+
+                Endpoints(a);
+            },
+            b => b.Services.AddAuthentication(TestAuthenticationHandler.Name).AddScheme<AuthenticationSchemeOptions, TestAuthenticationHandler>(TestAuthenticationHandler.Name, null));
+
+        string[] seen = new string[2];
+        for (int i = 0; i < seen.Length; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "who");
+            request.Headers.Add("X-Test-User", "app=billing");
+            using HttpResponseMessage response = await app.Client.SendAsync(request);
+            seen[i] = await response.Content.ReadAsStringAsync();
+        }
+
+        var warnings = app.Logs.GetSnapshot().Where(r => r.Category == Category && r.Level == LogLevel.Warning).ToList();
+        if (beforeAuthentication)
+        {
+            Assert.All(seen, s => Assert.Equal("none", s)); // the user was anonymous when the app id was looked up
+            Assert.Contains("UseAuthentication", Assert.Single(warnings).Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.All(seen, s => Assert.Contains("billing", s, StringComparison.Ordinal));
+            Assert.Empty(warnings);
+        }
     }
 
     [Fact]
