@@ -1,12 +1,12 @@
 using System.Diagnostics.Metrics;
 using MeaiMetadata.AspNetCore.Diagnostics;
-using Microsoft.AspNetCore.Builder;
+using MeaiMetadata.AspNetCore;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MeaiMetadata.AspNetCore;
+namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Adds the edge's trust boundary for W3C Baggage to an ASP.NET Core pipeline.</summary>
 public static class DifyBaggageTrustApplicationBuilderExtensions

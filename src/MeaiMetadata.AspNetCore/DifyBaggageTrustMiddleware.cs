@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using System.Diagnostics;
 using MeaiMetadata.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;

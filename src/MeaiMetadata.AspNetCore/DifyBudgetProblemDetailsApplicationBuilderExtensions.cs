@@ -1,9 +1,9 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Builder;
+using MeaiMetadata;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace MeaiMetadata.AspNetCore;
+namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Maps <see cref="DifyBudgetExceededException"/> to HTTP 429 in an ASP.NET Core pipeline.</summary>
 public static class DifyBudgetProblemDetailsApplicationBuilderExtensions

@@ -1,10 +1,11 @@
-using Microsoft.AspNetCore.Builder;
+using MeaiMetadata;
+using MeaiMetadata.AspNetCore;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MeaiMetadata.AspNetCore;
+namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Adds the <see cref="DifySession"/> of each request to minimal API endpoints (a route handler or a route group).</summary>
 public static class DifySessionEndpointConventionBuilderExtensions

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography.X509Certificates;

@@ -61,6 +61,11 @@ public sealed class DifyMetadataOptions
     /// <value>The default value is empty.</value>
     public IList<string> GatewayHeaders { get; private set; } = [];
 
+    /// <summary>Gets the header-name prefixes a gateway reads attribution from (for example <c>Helicone-Property-</c>): a
+    /// custom entry of <see cref="GatewayHeaders"/> must start with one of them, and never names a control header.</summary>
+    /// <value>The default value is empty: presets only.</value>
+    public IList<string> GatewayHeaderPrefixes { get; private set; } = [];
+
     /// <summary>Gets the prices per model id in US dollars per million tokens, over the built-in prices
     /// (<see cref="DifyPriceTable.BuiltInSource"/>).</summary>
     /// <value>The default value is empty.</value>
@@ -80,6 +85,7 @@ public sealed class DifyMetadataOptions
         var clone = (DifyMetadataOptions)MemberwiseClone();
         clone.ProviderMappings = [.. ProviderMappings];
         clone.GatewayHeaders = [.. GatewayHeaders];
+        clone.GatewayHeaderPrefixes = [.. GatewayHeaderPrefixes];
         clone.Prices = Prices.ToDictionary(p => p.Key, p => p.Value?.Clone()!, StringComparer.OrdinalIgnoreCase);
         clone.ModelAliases = new Dictionary<string, string>(ModelAliases, StringComparer.OrdinalIgnoreCase);
         clone.Budgets = Budgets.Clone();

@@ -60,7 +60,7 @@ internal sealed class DifyMetadataSettings
             throw new ArgumentException(error, nameof(options));
         }
 
-        _ = GatewayHeader.TryParseAll(options.GatewayHeaders, out GatewayHeader[] gatewayHeaders);
+        _ = GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out GatewayHeader[] gatewayHeaders);
         return new DifyMetadataSettings(options, gatewayHeaders, logger);
     }
 
@@ -90,7 +90,7 @@ internal sealed class DifyMetadataSettings
             return $"{Name}.{nameof(options.ProviderMappings)} must not hold null.";
         }
 
-        return GatewayHeader.TryParseAll(options.GatewayHeaders, out _) ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases)
+        return GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out _) ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases)
             ?? DifyBudgetSettings.Validate(options.Budgets);
     }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using MeaiMetadata.AspNetCore;
 using MeaiMetadata.Budgets.Tests.Redis;
 using MeaiMetadata.Budgets.Tests.TestDoubles;
 using Microsoft.AspNetCore.Builder;

@@ -258,13 +258,14 @@ public class DifyMetadataServiceCollectionExtensionsTests
     public void GatewayHeaders_BindFromConfigurationInTheDocumentedShape()
     {
         IConfigurationRoot configuration = new ConfigurationBuilder()
-            .AddJsonStream(new MemoryStream("""{ "DifyMetadata": { "GatewayHeaders": ["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"] } }"""u8.ToArray()))
+            .AddJsonStream(new MemoryStream("""{ "DifyMetadata": { "GatewayHeaders": ["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], "GatewayHeaderPrefixes": ["X-"] } }"""u8.ToArray()))
             .Build();
         using ServiceProvider provider = new ServiceCollection().AddDifyMetadata(configuration.GetSection("DifyMetadata")).BuildServiceProvider();
 
         DifyMetadataOptions options = provider.GetRequiredService<IOptionsMonitor<DifyMetadataOptions>>().CurrentValue;
 
         Assert.Equal(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], options.GatewayHeaders);
+        Assert.Equal(["X-"], options.GatewayHeaderPrefixes);
     }
 
     [Fact]

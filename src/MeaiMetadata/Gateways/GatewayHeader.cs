@@ -42,14 +42,23 @@ internal sealed class GatewayHeader
     public string Name { get; }
 
     /// <summary>Parses the entries; returns why they are invalid (naming the entry), or <see langword="null"/>.</summary>
-    public static string? TryParseAll(IList<string>? entries, out GatewayHeader[] headers)
+    public static string? TryParseAll(IList<string>? entries, IList<string>? prefixes, out GatewayHeader[] headers)
     {
         const string Option = $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.GatewayHeaders)}";
         headers = [];
+        foreach (string? prefix in prefixes ?? [])
+        {
+            if (string.IsNullOrWhiteSpace(prefix) || !IsToken(prefix) || IsReserved(prefix))
+            {
+                return $"{nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.GatewayHeaderPrefixes)}: '{Shown(prefix ?? "")}' is not a prefix a " +
+                    "gateway reads attribution from (a header-name prefix such as 'Helicone-Property-', never one of credentials, routing or a gateway's own controls).";
+            }
+        }
+
         var parsed = new List<GatewayHeader>();
         foreach (string? entry in entries ?? [])
         {
-            if (TryParse(entry, out GatewayHeader? header) is { } error)
+            if (TryParse(entry, prefixes, out GatewayHeader? header) is { } error)
             {
                 return $"{Option}: {error}";
             }
@@ -67,7 +76,7 @@ internal sealed class GatewayHeader
     }
 
     /// <summary>Parses one entry: a preset name, or <c>Header-Name: text|json|tags</c>; returns why it is invalid, or <see langword="null"/>.</summary>
-    public static string? TryParse(string? entry, out GatewayHeader? header)
+    public static string? TryParse(string? entry, IList<string>? prefixes, out GatewayHeader? header)
     {
         string text = entry?.Trim() ?? "";
         if (text.Length == 0)
@@ -96,16 +105,21 @@ internal sealed class GatewayHeader
         }
 
         string name = text[..colon].Trim(), format = text[(colon + 1)..].Trim().ToLowerInvariant();
-        if (name.Length is 0 or > 100 || !name.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+        if (name.Length is 0 or > 100 || !IsToken(name))
         {
             return $"'{Shown(name)}' is not a valid header name (1-100 characters of A-Z a-z 0-9 and !#$%&'*+-.^_`|~).";
         }
 
-        if (s_reserved.Contains(name, StringComparer.OrdinalIgnoreCase) ||
-            s_reservedPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase)) ||
-            s_reservedParts.Any(p => name.Contains(p, StringComparison.OrdinalIgnoreCase)))
+        if (IsReserved(name))
         {
             return $"the header '{name}' carries credentials, framing, routing or a gateway's own controls and cannot be written by this layer.";
+        }
+
+        // An allowlist: a custom header is one of the attribution headers the operator declared for the gateway.
+        if (!(prefixes ?? []).Any(p => name.Length > p.Length && name.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
+        {
+            return $"the header '{name}' does not start with a prefix of {nameof(DifyMetadataOptions)}.{nameof(DifyMetadataOptions.GatewayHeaderPrefixes)}: " +
+                "declare the prefix the gateway reads attribution from (for example 'Helicone-Property-').";
         }
 
         if (format is not ("text" or "json" or "tags"))
@@ -169,6 +183,13 @@ internal sealed class GatewayHeader
         call.Source is { } source
             ? $"{DifyMetadataKeys.AppId}:{PercentEncode(call.AppId)},{DifyMetadataKeys.Source}:{PercentEncode(source)}"
             : $"{DifyMetadataKeys.AppId}:{PercentEncode(call.AppId)}";
+
+    private static bool IsToken(string name) => name.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal));
+
+    private static bool IsReserved(string name) =>
+        s_reserved.Contains(name, StringComparer.OrdinalIgnoreCase) ||
+        s_reservedPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase) || p.StartsWith(name, StringComparison.OrdinalIgnoreCase)) ||
+        s_reservedParts.Any(p => name.Contains(p, StringComparison.OrdinalIgnoreCase));
 
     private static string Shown(string text) =>
         new((text.Length <= 80 ? text : text[..80] + "…").Select(c => char.IsControl(c) ? '?' : c).ToArray());

@@ -53,6 +53,7 @@ public sealed class GatewayHeadersWireTests : IClassFixture<FakeOpenAIServerFixt
     private static IChatClient Tagged(IChatClient provider, params string[] gateways) =>
         new ChatClientBuilder(provider).UseDifyMetadata(o =>
         {
+            o.GatewayHeaderPrefixes.Add("X-Team-");
             foreach (string gateway in gateways)
             {
                 o.GatewayHeaders.Add(gateway);

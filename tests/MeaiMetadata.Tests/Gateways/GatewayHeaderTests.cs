@@ -5,9 +5,46 @@ namespace MeaiMetadata.Tests.Gateways;
 
 public class GatewayHeaderTests
 {
+    // The attribution prefixes the tests' custom headers are declared under (DifyMetadataOptions.GatewayHeaderPrefixes).
+    private static readonly string[] s_prefixes = ["X-", "Helicone-Property-"];
+
+    [Theory]
+    [InlineData("Helicone-Property-Tenant: text", null)]
+    [InlineData("x-litellm-tags-extra: tags", "does not start with a prefix")]
+    [InlineData("Helicone-Property-: text", "does not start with a prefix")] // the prefix alone names no header
+    [InlineData("Helicone-Omit-Request: text", "controls")]
+    [InlineData("Helicone-RateLimit-Policy: text", "controls")]
+    [InlineData("cf-aig-cache-ttl: text", "controls")]
+    [InlineData("X-Client-IP: text", "controls")]
+    [InlineData("True-Client-IP: text", "controls")]
+    [InlineData("CF-Connecting-IP: text", "controls")]
+    [InlineData("x-goog-user-project: text", "controls")]
+    public void CustomHeaders_AreAllowedOnlyUnderADeclaredPrefix_NeverAControlHeader(string entry, string? refused)
+    {
+        string? error = GatewayHeader.TryParseAll([entry], ["Helicone-Property-", "X-", "cf-", "True-", "x-goog-"], out _);
+
+        if (refused is null)
+        {
+            Assert.Null(error);
+        }
+        else
+        {
+            Assert.Contains(refused, error, StringComparison.Ordinal);
+            Assert.Contains(entry[..entry.IndexOf(':', StringComparison.Ordinal)], error, StringComparison.Ordinal); // names the header
+        }
+    }
+
+    [Theory]
+    [InlineData("cf-aig-")]
+    [InlineData("Authorization")]
+    [InlineData("x-portkey-")]
+    [InlineData("")]
+    public void ADeclaredPrefixThatIsAControlHeader_IsRefused(string prefix) =>
+        Assert.Contains("GatewayHeaderPrefixes", GatewayHeader.TryParseAll(["Helicone"], [prefix], out _), StringComparison.Ordinal);
+
     private static Dictionary<string, string> Written(string entry, DifyRequestDecision decision)
     {
-        Assert.Null(GatewayHeader.TryParse(entry, out GatewayHeader? header));
+        Assert.Null(GatewayHeader.TryParse(entry, s_prefixes, out GatewayHeader? header));
         var values = new List<KeyValuePair<string, string>>();
         header!.Write(decision, values);
         return values.ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
@@ -96,7 +133,7 @@ public class GatewayHeaderTests
     [InlineData("X-Forwarded-For: text", "credentials")]
     public void InvalidEntries_AreRefusedWithAReason(string entry, string reason)
     {
-        string? error = GatewayHeader.TryParse(entry, out GatewayHeader? header);
+        string? error = GatewayHeader.TryParse(entry, s_prefixes, out GatewayHeader? header);
 
         Assert.Null(header);
         Assert.Contains(reason, error, StringComparison.Ordinal);
@@ -105,7 +142,7 @@ public class GatewayHeaderTests
     [Fact]
     public void TwoEntriesWritingOneHeader_AreRefused()
     {
-        string? error = GatewayHeader.TryParseAll(["Portkey", "X-PORTKEY-METADATA: text"], out GatewayHeader[] headers);
+        string? error = GatewayHeader.TryParseAll(["Portkey", "X-PORTKEY-METADATA: text"], s_prefixes, out GatewayHeader[] headers);
 
         Assert.Contains("x-portkey-metadata", error, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("GatewayHeaders", error, StringComparison.Ordinal);
@@ -115,7 +152,7 @@ public class GatewayHeaderTests
     [Fact]
     public void SeveralPresets_ParseInOrder()
     {
-        Assert.Null(GatewayHeader.TryParseAll(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], out GatewayHeader[] headers));
+        Assert.Null(GatewayHeader.TryParseAll(["Helicone", "Portkey", "Cloudflare", "LiteLLM", "X-App: text"], s_prefixes, out GatewayHeader[] headers));
 
         Assert.Equal(
             ["Helicone-Property-Dify-App-Id", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags", "X-App"],
