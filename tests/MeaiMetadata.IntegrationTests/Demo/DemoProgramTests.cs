@@ -67,6 +67,19 @@ public sealed class DemoProgramTests
     }
 
     [Fact]
+    public async Task HeadersFlag_NamesEachRequestByItsTableRow()
+    {
+        (int exit, string output, _) = await RunAsync("--headers");
+
+        Assert.Equal(0, exit);
+        int start = output.IndexOf("Gateway headers that reached the endpoint", StringComparison.Ordinal);
+        string shown = output[start..output.IndexOf("Spend per app", start, StringComparison.Ordinal)];
+        string[] labels = [.. shown.Split("\nrequest ", StringSplitOptions.RemoveEmptyEntries)[1..].Select(r => r[..r.IndexOf(' ', StringComparison.Ordinal)])];
+        Assert.Equal(["1", "2", "3", "4", "5a", "5b", "6a", "6b", "7", "8", "9"], labels);
+        Assert.Equal(RowsOf(output).Select(r => r[0]), labels); // the request table's "#" column, in the same order
+    }
+
+    [Fact]
     public async Task HeadersWithLive_IsAUsageError()
     {
         (int exit, _, string error) = await RunAsync("--headers", "--live");
