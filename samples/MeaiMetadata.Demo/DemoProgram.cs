@@ -98,7 +98,8 @@ public static class DemoProgram
                 openAI.GetChatClient(arguments.Model), new DifySpendReportOptions { Since = started, Prices = prices }, cancellationToken: cancellationToken);
             IReadOnlyList<DemoSpendRow> spend = DemoSpend.Compare(report.Apps, stored?.Rows);
             DemoOutput.WriteSpend(console, spend, arguments.Model, prices);
-            return spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
+            // Unpriced, the two sides are not compared (both zero): no disagreement to fail on.
+            return prices.TryGetPrice(arguments.Model, out _) && spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
         }
         finally
         {

@@ -80,6 +80,21 @@ public sealed class DemoProgramTests
     }
 
     [Fact]
+    public async Task UnpricedModel_SaysTheSpendCannotBeCompared_NotThatItAgrees()
+    {
+        (int exit, string output, string error) = await RunAsync("--model", "my-finetune");
+
+        Assert.Equal(0, exit);
+        Assert.Equal("", error);
+        List<string[]> spend = TablesOf(output)[2];
+        Assert.Equal("agree", spend[0][^1]);
+        Assert.All(spend.Skip(1), r => Assert.Equal("no price", r[^1])); // not "yes" over zeros
+        Assert.DoesNotContain("they agree", output, StringComparison.Ordinal);
+        Assert.Contains("agree  = not compared: my-finetune has no price", output, StringComparison.Ordinal);
+        Assert.Contains("DifyMetadata:Prices", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HeadersWithLive_IsAUsageError()
     {
         (int exit, _, string error) = await RunAsync("--headers", "--live");
