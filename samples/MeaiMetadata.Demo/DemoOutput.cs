@@ -89,9 +89,11 @@ public static class DemoOutput
         ArgumentNullException.ThrowIfNull(spend);
         ArgumentNullException.ThrowIfNull(prices);
         bool reportRead = spend.Any(r => r.Report is not null);
+        // Unpriced, both sides count nothing: two zeros agree whatever was spent, so there is nothing to compare.
+        bool priced = prices.TryGetPrice(model, out ModelPrice? price);
         console.WriteLine();
-        console.WriteLine(prices.TryGetPrice(model, out ModelPrice? price)
-            ? string.Create(CultureInfo.InvariantCulture, $"Spend per app in USD, two ways ({model}: {price.InputPerMillion} input, {price.CachedInputPerMillion} cached input, {price.OutputPerMillion} output per million tokens, the built-in prices):")
+        console.WriteLine(priced
+            ? string.Create(CultureInfo.InvariantCulture, $"Spend per app in USD, two ways ({model}: {price!.InputPerMillion} input, {price.CachedInputPerMillion} cached input, {price.OutputPerMillion} output per million tokens, the built-in prices):")
             : $"Spend per app in USD, two ways ({model} has no price in the built-in table: neither side counts its requests):");
         Table table = NewTable(("app", false), ("meter: all requests", true), ("meter: stored Chat Completions", true),
             ("report: stored completions", true), ("agree", false));
@@ -102,7 +104,7 @@ public static class DemoOutput
                 Usd(r.MeterAll),
                 Usd(r.MeterStoredChat),
                 r.Report is { } report ? $"{Usd(report)} ({r.ReportRequests} listed)" : "(not read)",
-                r.Agree switch { true => "yes", false => "NO", null => "-" });
+                !priced && r.Report is not null ? "no price" : r.Agree switch { true => "yes", false => "NO", null => "-" });
         }
 
         console.Write(table);
@@ -114,9 +116,18 @@ public static class DemoOutput
         console.WriteLine(reportRead
             ? "         not the Responses API (it has no list endpoint), not store=false (row 7), not store unset (row 9)."
             : "         delay, and the account's other stored completions would be in it: run meai-spend later, docs/spend.md).");
-        console.WriteLine(!reportRead ? "agree  = not compared."
+        if (!priced)
+        {
+            console.WriteLine($"agree  = not compared: {model} has no price, so both sides are zero whatever it cost; the spend comparison cannot be made.");
+            console.WriteLine($"         Price it in your app under DifyMetadata:Prices, or in code with o.Prices[\"{model}\"] (docs/operations.md, Prices).");
+        }
+        else
+        {
+            console.WriteLine(!reportRead ? "agree  = not compared."
             : spend.All(r => r.Agree == true) ? "agree  = the two comparable columns, to a billionth of a dollar: they agree for every app."
             : $"agree  = the two comparable columns, to a billionth of a dollar: they DISAGREE for {string.Join(", ", spend.Where(r => r.Agree == false).Select(r => r.App))}.");
+        }
+
         console.WriteLine();
 
         var chart = new BarChart().Width(80).Label("spend per app, meter, all requests (USD)").LeftAlignLabel()

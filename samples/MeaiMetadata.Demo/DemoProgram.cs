@@ -80,7 +80,7 @@ public static class DemoProgram
             DemoOutput.Write(console, report);
             if (arguments.Headers && endpoint is not null)
             {
-                await WriteGatewayHeadersAsync(output, endpoint);
+                await WriteGatewayHeadersAsync(output, endpoint, report);
             }
 
             if (report.FailedSteps > 0)
@@ -98,7 +98,8 @@ public static class DemoProgram
                 openAI.GetChatClient(arguments.Model), new DifySpendReportOptions { Since = started, Prices = prices }, cancellationToken: cancellationToken);
             IReadOnlyList<DemoSpendRow> spend = DemoSpend.Compare(report.Apps, stored?.Rows);
             DemoOutput.WriteSpend(console, spend, arguments.Model, prices);
-            return spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
+            // Unpriced, the two sides are not compared (both zero): no disagreement to fail on.
+            return prices.TryGetPrice(arguments.Model, out _) && spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
         }
         finally
         {
@@ -109,17 +110,22 @@ public static class DemoProgram
         }
     }
 
-    private static async Task WriteGatewayHeadersAsync(TextWriter output, FakeOpenAIServer endpoint)
+    private static async Task WriteGatewayHeadersAsync(TextWriter output, FakeOpenAIServer endpoint, DemoReport report)
     {
         string[] names = ["Helicone-Property-Dify-App-Id", "Helicone-Property-Dify-Source", "x-portkey-metadata", "cf-aig-metadata", "x-litellm-tags"];
         await output.WriteLineAsync();
-        await output.WriteLineAsync("Gateway headers that reached the endpoint (request by request, in the order sent):");
-        int number = 0;
+        await output.WriteLineAsync("Gateway headers that reached the endpoint (request by request, in the order sent, numbered as the table's rows):");
+
+        // The table has a row per request that reached the endpoint, in the order received (and a row for a step that
+        // sent nothing): the n-th request received is the n-th row that was sent, so it takes that row's label (5a, 5b, ...).
+        string[] labels = [.. report.Rows.Where(r => r.Wire.Api != DemoRunner.NotSent).Select(r => r.Number)];
+        int index = 0;
         foreach (RecordedRequest request in endpoint.Requests)
         {
-            number++;
+            string label = index < labels.Length ? labels[index] : "(not in the table)";
+            index++;
             string[] present = [.. names.Where(n => request.Header(n) is not null).Select(n => $"{n}: {request.Header(n)}")];
-            await output.WriteLineAsync($"request {number} ({(request.Api == OpenAIApi.Responses ? "responses" : "chat.completions")}, store {request.Store?.ToString().ToLowerInvariant() ?? "unset"}):" +
+            await output.WriteLineAsync($"request {label} ({(request.Api == OpenAIApi.Responses ? "responses" : "chat.completions")}, store {request.Store?.ToString().ToLowerInvariant() ?? "unset"}):" +
                 (present.Length == 0 ? " (none)" : ""));
             foreach (string line in present)
             {

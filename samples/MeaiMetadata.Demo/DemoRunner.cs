@@ -11,6 +11,9 @@ public static class DemoRunner
 {
     public const string NoSession = "(no session)";
 
+    /// <summary>The API cell of a row whose step sent nothing (its request never reached the wire).</summary>
+    public const string NotSent = "-";
+
     public static async Task<DemoReport> RunAsync(IServiceProvider services, IWireLog wire, CancellationToken cancellationToken = default)
     {
         using var metrics = new DemoMetrics(services.GetRequiredService<IMeterFactory>());
@@ -56,7 +59,7 @@ public static class DemoRunner
 
             if (sent.Count == 0)
             {
-                rows.Add(new DemoRow($"{i + 1}", step, new WireRecord("-", step.Streaming, null, null, 0, "nothing sent"), outcome));
+                rows.Add(new DemoRow($"{i + 1}", step, new WireRecord(NotSent, step.Streaming, null, null, 0, "nothing sent"), outcome));
             }
 
             // The meter has no tag for the API or the store flag: the steps run one at a time, so the cost this step added

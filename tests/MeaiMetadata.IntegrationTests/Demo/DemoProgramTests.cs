@@ -67,6 +67,34 @@ public sealed class DemoProgramTests
     }
 
     [Fact]
+    public async Task HeadersFlag_NamesEachRequestByItsTableRow()
+    {
+        (int exit, string output, _) = await RunAsync("--headers");
+
+        Assert.Equal(0, exit);
+        int start = output.IndexOf("Gateway headers that reached the endpoint", StringComparison.Ordinal);
+        string shown = output[start..output.IndexOf("Spend per app", start, StringComparison.Ordinal)];
+        string[] labels = [.. shown.Split("\nrequest ", StringSplitOptions.RemoveEmptyEntries)[1..].Select(r => r[..r.IndexOf(' ', StringComparison.Ordinal)])];
+        Assert.Equal(["1", "2", "3", "4", "5a", "5b", "6a", "6b", "7", "8", "9"], labels);
+        Assert.Equal(RowsOf(output).Select(r => r[0]), labels); // the request table's "#" column, in the same order
+    }
+
+    [Fact]
+    public async Task UnpricedModel_SaysTheSpendCannotBeCompared_NotThatItAgrees()
+    {
+        (int exit, string output, string error) = await RunAsync("--model", "my-finetune");
+
+        Assert.Equal(0, exit);
+        Assert.Equal("", error);
+        List<string[]> spend = TablesOf(output)[2];
+        Assert.Equal("agree", spend[0][^1]);
+        Assert.All(spend.Skip(1), r => Assert.Equal("no price", r[^1])); // not "yes" over zeros
+        Assert.DoesNotContain("they agree", output, StringComparison.Ordinal);
+        Assert.Contains("agree  = not compared: my-finetune has no price", output, StringComparison.Ordinal);
+        Assert.Contains("DifyMetadata:Prices", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HeadersWithLive_IsAUsageError()
     {
         (int exit, _, string error) = await RunAsync("--headers", "--live");
