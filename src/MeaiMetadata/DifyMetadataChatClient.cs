@@ -458,8 +458,16 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly record struct App(string? Id, string Origin, string Outcome = "", string Reason = "", DifySession? Session = null)
     {
         /// <summary>The app <paramref name="id"/> names, as OpenAI receives it, or <see langword="null"/> when it names none.</summary>
-        public static App? Of(string? id, string origin) =>
-            id is null || WireMetadata.Normalize(id, WireMetadata.MaxValueLength) is not { } sent || string.IsNullOrWhiteSpace(sent) ? null : new App(sent, origin);
+        public static App? Of(string? id, string origin)
+        {
+            if (string.IsNullOrWhiteSpace(id))
+            {
+                return null;
+            }
+
+            string sent = WireMetadata.Normalize(id, WireMetadata.MaxValueLength);
+            return ReferenceEquals(sent, id) || !string.IsNullOrWhiteSpace(sent) ? new App(sent, origin) : null;
+        }
     }
 
     /// <summary>Whether <paramref name="options"/> carry the decision of another layer that is calling its inner client right

@@ -114,7 +114,7 @@ public sealed class ReviewDefectsTests : IDisposable
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == DifyMetadataTelemetry.MeterName)
+                if (instrument.Meter.Name == DifyMetadataTelemetry.MeterName && instrument.Meter.Scope == MeterFactory) // this test's meter only: tests run in parallel
                 {
                     l.EnableMeasurementEvents(instrument);
                 }

@@ -188,7 +188,7 @@ internal sealed class GatewayHeader
 
     private static bool IsReserved(string name) =>
         s_reserved.Contains(name, StringComparer.OrdinalIgnoreCase) ||
-        s_reservedPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase) || p.StartsWith(name, StringComparison.OrdinalIgnoreCase)) ||
+        s_reservedPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase)) ||
         s_reservedParts.Any(p => name.Contains(p, StringComparison.OrdinalIgnoreCase));
 
     private static string Shown(string text) =>

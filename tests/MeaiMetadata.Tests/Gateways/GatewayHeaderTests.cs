@@ -10,7 +10,7 @@ public class GatewayHeaderTests
 
     [Theory]
     [InlineData("Helicone-Property-Tenant: text", null)]
-    [InlineData("x-litellm-tags-extra: tags", "does not start with a prefix")]
+    [InlineData("Litellm-Team: tags", "does not start with a prefix")]
     [InlineData("Helicone-Property-: text", "does not start with a prefix")] // the prefix alone names no header
     [InlineData("Helicone-Omit-Request: text", "controls")]
     [InlineData("Helicone-RateLimit-Policy: text", "controls")]

@@ -137,4 +137,17 @@ public sealed class DifyPriceTableTests
     [InlineData("gpt-4o-2024-13-01", null)]       // no month 13
     [InlineData("gpt-3.5-turbo-0613", "gpt-3.5-turbo")]
     public void Family_OfADatedSnapshot(string model, string? family) => Assert.Equal(family, DifyPriceTable.Family(model));
+
+    [Fact]
+    public void Validate_AliasesThatDifferOnlyByCase_AreRefusedNamingThem_AsCreateWouldThrow()
+    {
+        KeyValuePair<string, string>[] aliases = [new("support-prod", "gpt-4o-mini"), new("Support-Prod", "gpt-4o")];
+
+        string? error = DifyPriceTable.Validate(prices: null, aliases);
+
+        Assert.NotNull(error);
+        Assert.Contains("Support-Prod", error, StringComparison.Ordinal);
+        Assert.Contains("ModelAliases", error, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => DifyPriceTable.Create(prices: null, aliases)); // the same refusal, not another exception
+    }
 }
