@@ -91,6 +91,9 @@ public sealed class DifyRequestDecision
         : _storeOff ? DifyMetadataMetrics.StoreDisabled
         : Outcome);
 
+    /// <summary>Gets or sets the output tokens a budget reserved for this call: raw options asking for more are capped to it.</summary>
+    internal int? BudgetMaxOutputTokens { get; set; }
+
     /// <summary>Gets or sets the outcome of a call its budget refused (nothing was sent), or <see langword="null"/>.</summary>
     internal string? BudgetOutcome { get; set; }
 

@@ -61,6 +61,7 @@ internal sealed class DifyBudgetEnforcer
             sent.MaxOutputTokens = maxOutput;
         }
 
+        call.BudgetMaxOutputTokens = maxOutput; // a caller's raw options may not ask for more than is reserved
         string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
         long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens);
         decimal? cost = settings.Prices.GetCost(model, input, 0, Math.Max(maxOutput, 0));

@@ -18,7 +18,8 @@ internal sealed class DifyBudgetSettings
     private DifyBudgetSettings(DifyBudgetOptions options)
     {
         _default = options.Default?.Clone();
-        _apps = options.Apps.ToFrozenDictionary(a => a.Key, a => a.Value.Clone(), StringComparer.Ordinal);
+        // Keyed as the decision carries an app id: as OpenAI receives it (lone surrogates replaced, cut to 512 characters).
+        _apps = options.Apps.ToFrozenDictionary(a => Tagging.WireMetadata.Normalize(a.Key, Tagging.WireMetadata.MaxValueLength), a => a.Value.Clone(), StringComparer.Ordinal);
         DefaultMaxOutputTokens = options.DefaultMaxOutputTokens;
         OnStoreFailure = options.OnStoreFailure;
         AlertAt = [.. options.AlertAt.Distinct().Order()];
@@ -55,11 +56,17 @@ internal sealed class DifyBudgetSettings
             return error;
         }
 
+        var sent = new HashSet<string>(StringComparer.Ordinal);
         foreach ((string app, DifyBudget? own) in options.Apps)
         {
             if (string.IsNullOrWhiteSpace(app))
             {
                 return $"{Key}:Apps has a budget without an app id.";
+            }
+
+            if (!sent.Add(Tagging.WireMetadata.Normalize(app, Tagging.WireMetadata.MaxValueLength)))
+            {
+                return $"{Key}:Apps has two budgets for one app: '{app}' is the same app id as another once cut to 512 characters (as OpenAI receives it).";
             }
 
             string? appError = own is null ? $"{Key}:Apps:{app} is empty (app '{app}'); set LimitUsd." : Check(own, $"{Key}:Apps:{app}", $"app '{app}'");

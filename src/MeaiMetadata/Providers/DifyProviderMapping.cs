@@ -58,6 +58,10 @@ public abstract class DifyProviderMapping
         return true;
     }
 
+    /// <summary>A budgeted call's output cap: the caller's raw options may not ask for more than the budget reserved.</summary>
+    private static int? Capped(int? requested, DifyRequestDecision decision) =>
+        decision.BudgetMaxOutputTokens is int cap && (requested is null || requested > cap) ? cap : requested;
+
     private sealed class ChatCompletionsMapping : DifyProviderMapping
     {
         public override string Name => "chat.completions";
@@ -75,6 +79,7 @@ public abstract class DifyProviderMapping
         {
             var options = (ChatCompletionOptions)rawOptions;
             options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled);
+            options.MaxOutputTokenCount = Capped(options.MaxOutputTokenCount, decision);
             return ApplyOpenAI(options.Metadata, options.StoredOutputEnabled, decision);
         }
     }
@@ -93,6 +98,7 @@ public abstract class DifyProviderMapping
         {
             var options = (CreateResponseOptions)rawOptions;
             options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled);
+            options.MaxOutputTokenCount = Capped(options.MaxOutputTokenCount, decision);
             return ApplyOpenAI(options.Metadata, options.StoredOutputEnabled, decision);
         }
     }
