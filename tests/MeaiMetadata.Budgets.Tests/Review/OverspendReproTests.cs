@@ -7,8 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
 using OpenAI.Chat;
 using Xunit.Abstractions;
-using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
-using ChatRole = Microsoft.Extensions.AI.ChatRole;
 
 namespace MeaiMetadata.Budgets.Tests.Review;
 
