@@ -21,7 +21,8 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
           --model <name>   Model to ask for (default: gpt-4o-mini).
           --headers        Also send the gateway headers of all four presets (Helicone, Portkey, Cloudflare, LiteLLM)
                            and show the ones that reached the embedded endpoint, request by request.
-          --redis <host:port>  Run the budget section (two instances sharing one budget per app) on a real Redis
+          --redis <host:port>
+                           Run the budget section (two instances sharing one budget per app) on a real Redis
                            instead of the embedded Garnet server.
           --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr;
                            each line names the row of the table it belongs to ("=> row 7").
@@ -31,7 +32,8 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
         Last, the budget section (always on an embedded endpoint): two instances share a daily budget per app on an
         embedded Garnet server (127.0.0.1, random port), or on the Redis of --redis; spend climbs to the limit, the next
         request is refused (DifyBudgetExceededException) and an HTTP caller gets 429 with Retry-After.
-        Exit codes: 0 done; 1 a request failed, the two spend figures disagree or the budget was not kept; 2 bad arguments or no API key.
+        Exit codes: 0 done; 1 a request failed, the two spend figures disagree, or the budget section failed
+        (--redis not reachable, or the budget not kept); 2 bad arguments or no API key.
         """;
 
     /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>

@@ -75,6 +75,13 @@ public static class DemoBudget
         {
             configuration = redis;
             where = $"Redis at {redis}";
+            if (!await ReachableAsync(redis, cancellationToken))
+            {
+                // The layer would send unchecked (OnStoreFailure: Allow, the default): say so instead of showing that.
+                console.WriteLine();
+                console.WriteLine($"Budgets: the Redis at {redis} cannot be reached; the budget section did not run.");
+                return new DemoBudgetResult(Worth, 0, 0, 0);
+            }
         }
 
         configuration += ",abortConnect=false,connectTimeout=2000,asyncTimeout=2000,syncTimeout=2000";
@@ -197,6 +204,29 @@ public static class DemoBudget
         services.AddDifyMetadata(o => o.Budgets.Default = new DifyBudget { LimitUsd = limit, Period = DifyBudgetPeriod.Day });
         services.AddDifyBudgetRedisStore(configuration); // this instance's own connection
         services.AddChatClient(openAI.GetChatClient(Model).AsIChatClient()).UseDifyMetadata();
+    }
+
+    private static async Task<bool> ReachableAsync(string hostPort, CancellationToken cancellationToken)
+    {
+        string endpoint = hostPort.Split(',')[0];
+        int colon = endpoint.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(endpoint[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var client = new TcpClient();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            await client.ConnectAsync(endpoint[..colon], port, timeout.Token);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private static int FreePort()
