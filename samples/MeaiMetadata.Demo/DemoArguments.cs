@@ -1,7 +1,7 @@
 namespace MeaiMetadata.Demo;
 
 /// <summary>The demo's command line.</summary>
-public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verbose, bool Headers = false)
+public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verbose, bool Headers = false, string? Redis = null)
 {
     public const string DefaultModel = "gpt-4o-mini";
 
@@ -21,12 +21,19 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
           --model <name>   Model to ask for (default: gpt-4o-mini).
           --headers        Also send the gateway headers of all four presets (Helicone, Portkey, Cloudflare, LiteLLM)
                            and show the ones that reached the embedded endpoint, request by request.
+          --redis <host:port>
+                           Run the budget section (two instances sharing one budget per app) on a real Redis
+                           instead of the embedded Garnet server.
           --verbose        Show the middleware's Debug log (why each request was or was not tagged) on stderr;
                            each line names the row of the table it belongs to ("=> row 7").
           -h, --help       Show this help.
 
         Without --live, an OpenAI-compatible endpoint is started on 127.0.0.1 (random port); no API key is needed.
-        Exit codes: 0 done; 1 a request failed or the two spend figures disagree; 2 bad arguments or no API key.
+        Last, the budget section (always on an embedded endpoint): two instances share a daily budget per app on an
+        embedded Garnet server (127.0.0.1, random port), or on the Redis of --redis; spend climbs to the limit, the next
+        request is refused (DifyBudgetExceededException) and an HTTP caller gets 429 with Retry-After.
+        Exit codes: 0 done; 1 a request failed, the two spend figures disagree, or the budget section failed
+        (--redis not reachable, or the budget not kept); 2 bad arguments or no API key.
         """;
 
     /// <summary>Parses <paramref name="args"/>; returns <see langword="null"/> and an error for bad input.</summary>
@@ -34,6 +41,7 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
     {
         bool help = false, live = false, verbose = false, headers = false;
         string model = DefaultModel;
+        string? redis = null;
         error = null;
         for (int i = 0; i < args.Count; i++)
         {
@@ -60,6 +68,15 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
 
                     model = args[++i];
                     break;
+                case "--redis":
+                    if (i + 1 >= args.Count || args[i + 1].StartsWith('-') || !args[i + 1].Contains(':', StringComparison.Ordinal))
+                    {
+                        error = "--redis needs host:port, e.g. --redis 127.0.0.1:6379";
+                        return null;
+                    }
+
+                    redis = args[++i];
+                    break;
                 default:
                     error = $"unknown option '{args[i]}'. Run with --help for the options.";
                     return null;
@@ -72,6 +89,6 @@ public sealed record DemoArguments(bool Help, bool Live, string Model, bool Verb
             return null;
         }
 
-        return new DemoArguments(help, live, model, verbose, headers);
+        return new DemoArguments(help, live, model, verbose, headers, redis);
     }
 }

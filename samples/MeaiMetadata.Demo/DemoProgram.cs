@@ -99,7 +99,10 @@ public static class DemoProgram
             IReadOnlyList<DemoSpendRow> spend = DemoSpend.Compare(report.Apps, stored?.Rows);
             DemoOutput.WriteSpend(console, spend, arguments.Model, prices);
             // Unpriced, the two sides are not compared (both zero): no disagreement to fail on.
-            return prices.TryGetPrice(arguments.Model, out _) && spend.Any(r => r.Agree == false) ? ExitFailedRequests : ExitOk;
+            bool disagree = prices.TryGetPrice(arguments.Model, out _) && spend.Any(r => r.Agree == false);
+
+            DemoBudgetResult budget = await DemoBudget.RunAsync(console, output, arguments.Redis, cancellationToken);
+            return disagree || !budget.Ok ? ExitFailedRequests : ExitOk;
         }
         finally
         {

@@ -143,7 +143,7 @@ public sealed class DemoProgramTests
         // support-bot: 1, 2, 5a, 8 chat + 5b chat follow-up = 4 x 1,200 + 1,260 = 6,060 in, 4 x 40 + 20 = 180 out.
         // sales-assistant: 3, 4, 6a responses + 6b responses follow-up + 7 chat = 3 x 1,500 + 1,560 + 1,200 = 7,260 in, 180 out.
         List<List<string[]>> tables = TablesOf(output);
-        Assert.Equal(3, tables.Count);
+        Assert.Equal(4, tables.Count); // the budget section's table last (DemoBudgetTests)
         Assert.Equal(
             [["app", "requests", "tagged", "tokens in", "tokens out"], ["support-bot", "5", "5", "6060", "180"], ["sales-assistant", "5", "4", "7260", "180"], ["(no session)", "1", "0", "0", "0"]],
             tables[1]);
@@ -162,8 +162,9 @@ public sealed class DemoProgramTests
             tables[2]);
         Assert.Contains("they agree for every app", output, StringComparison.Ordinal);
 
-        // It ends with a bar per app, the larger spend the longer bar.
-        string[] last = [.. output.TrimEnd().Split('\n').TakeLast(3).Select(l => l.Trim())];
+        // It ends, before the budget section, with a bar per app, the larger spend the longer bar.
+        string beforeBudget = output[..output.IndexOf(DemoBudgetTests.Heading, StringComparison.Ordinal)];
+        string[] last = [.. beforeBudget.TrimEnd().Split('\n').TakeLast(3).Select(l => l.Trim())];
         Assert.Matches(@"^support-bot\s+█+ 0\.00093060$", last[0]);
         Assert.Matches(@"^sales-assistant\s+█+ 0\.00109140$", last[1]);
         Assert.Equal("(no session)  0.00000000", last[2]);
@@ -230,11 +231,13 @@ public sealed class DemoProgramTests
         Assert.Contains("--model", output, StringComparison.Ordinal);
         Assert.Contains("store=true", output, StringComparison.Ordinal);
         Assert.Contains("OPENAI_API_KEY", output, StringComparison.Ordinal);
+        Assert.Contains("--redis <host:port>", output, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData("--bogus")]
     [InlineData("--model")]
+    [InlineData("--redis")]
     public async Task BadArguments_ClearErrorExitTwo(string arg)
     {
         (int exit, string output, string error) = await RunAsync(arg);
