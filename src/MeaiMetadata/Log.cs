@@ -15,9 +15,6 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Debug, "Request of app id '{AppId}' (from the {Origin}) not tagged: {Reason}.")]
     public static partial void AppNotTagged(ILogger logger, string appId, string origin, string reason);
 
-    [LoggerMessage(4, LogLevel.Debug, "Request tagged for this app by an outer layer: passed on as it is, recorded by that layer.")]
-    public static partial void TaggedByOuterLayer(ILogger logger);
-
     [LoggerMessage(5, LogLevel.Warning, "The app id resolver threw; the request goes out untagged.")]
     public static partial void ResolverFailed(ILogger logger, Exception exception);
 
