@@ -37,7 +37,7 @@ public static class DifyBudgetProblemDetailsApplicationBuilderExtensions
                     extensions: new Dictionary<string, object?>
                     {
                         ["appId"] = ex.AppId,
-                        ["limitUsd"] = ex.LimitUsd.ToString(CultureInfo.InvariantCulture),
+                        ["limitUsd"] = ex.LimitUsd, // a JSON number, exact (decimal)
                         ["resetsAt"] = ex.ResetsAt.ToString("O", CultureInfo.InvariantCulture),
                     }).ExecuteAsync(context).ConfigureAwait(false);
             }

@@ -78,6 +78,8 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
             using JsonDocument body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             Assert.Equal(429, body.RootElement.GetProperty("status").GetInt32());
             Assert.Equal("app-7", body.RootElement.GetProperty("appId").GetString());
+            Assert.Equal(JsonValueKind.Number, body.RootElement.GetProperty("limitUsd").ValueKind);
+            Assert.Equal(0m, body.RootElement.GetProperty("limitUsd").GetDecimal());
             Assert.Equal("2026-03-11T00:00:00.0000000+00:00", body.RootElement.GetProperty("resetsAt").GetString());
             Assert.Contains("app-7", body.RootElement.GetProperty("detail").GetString());
         }

@@ -58,7 +58,7 @@ public sealed partial class DemoBudgetTests
         using JsonDocument body = JsonDocument.Parse(bodyLine.Trim());
         Assert.Equal(429, body.RootElement.GetProperty("status").GetInt32());
         Assert.Equal("support-bot", body.RootElement.GetProperty("appId").GetString());
-        Assert.Equal(rows[0][5], body.RootElement.GetProperty("limitUsd").GetString());
+        Assert.Equal(decimal.Parse(rows[0][5], CultureInfo.InvariantCulture), body.RootElement.GetProperty("limitUsd").GetDecimal());
         Assert.StartsWith(reset + "T00:00:00", body.RootElement.GetProperty("resetsAt").GetString(), StringComparison.Ordinal);
 
         // What reached the endpoint: never more than the budget's worth.
