@@ -37,6 +37,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
+    private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class with fixed options.</summary>
@@ -47,7 +48,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
-        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger);
+        _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, this);
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
@@ -276,8 +277,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         bool hasMetadata = callerProperties?.TryGetValue(DifyMetadataKeys.MetadataProperty, out callerMetadata) == true;
         bool? flag = callerProperties?.TryGetValue(DifyMetadataKeys.StoreProperty, out callerStore) == true ? WireMetadata.ReadFlag(callerStore) : null;
         bool? store = flag ?? (settings.StorePolicy == DifyStorePolicy.EnableWhenUnset ? true : null);
-        string notTagged = options?.ContinuationToken is not null ? "a background response poll sends no model request" : (flag is false ? "the caller set store to false"
-            : "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
         Dictionary<string, string>? pairs = hasMetadata ? WireMetadata.ReadPairs(callerMetadata) : null;
         if (hasMetadata && pairs is null)
         {
@@ -287,12 +286,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         bool isPoll = options?.ContinuationToken is not null; // a background response poll sends no model request
         DifyProviderMapping? mapping = settings.MappingFor(InnerClient, streaming);
         bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
-        string? outcome = isPoll ? null
-            : !tagged ? DifyMetadataMetrics.StoreDisabled
-            : mapping is null ? DifyMetadataMetrics.UnsupportedProvider
-            : DifyMetadataMetrics.Attached;
         Func<IChatClient, object?>? callerFactory = prior is null ? options?.RawRepresentationFactory : prior.CallerFactory;
-        var call = new DifyRequestDecision(this, settings, appId, app.Origin, store, tagged, streaming, outcome, mapping, app.Session, callerFactory, pairs);
+        var call = new DifyRequestDecision(settings, appId, app.Origin == FromCall, store, tagged, streaming, isPoll, mapping is not null, app.Session, callerFactory, pairs);
         ChatOptions clone = options?.Clone() ?? new ChatOptions();
         sent = clone;
         AdditionalPropertiesDictionary? properties = clone.AdditionalProperties;
@@ -303,7 +298,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             if (tagged && settings.AdditionalPropertiesEnabled)
             {
                 properties = clone.AdditionalProperties ??= [];
-                properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? new TagPairs(appId, settings.Source) : Merged(pairs, call);
+                properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? Tags(appId, settings.Source) : Merged(pairs, call);
                 if (store is bool value)
                 {
                     properties[DifyMetadataKeys.StoreProperty] = value ? s_true : s_false;
@@ -320,7 +315,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
             else
             {
-                Log.AppNotTagged(settings.Logger, appId, app.Origin, notTagged);
+                Log.AppNotTagged(settings.Logger, appId, app.Origin, flag is false ? "the caller set store to false"
+                    : "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
             }
         }
 
@@ -350,7 +346,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private static System.Collections.ObjectModel.ReadOnlyDictionary<string, string> Merged(Dictionary<string, string> pairs, DifyRequestDecision call)
     {
         // Logged where the wire is merged; here only when no mapping serves the provider (the channel is all there is).
-        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.Mapping is null ? call.Logger : NullLogger.Instance, "AdditionalProperties");
+        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.HasMapping ? NullLogger.Instance : call.Logger, "AdditionalProperties");
         return pairs.AsReadOnly();
     }
 
@@ -374,7 +370,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
         }
 
-        if (prior?.Origin == FromCall)
+        if (prior?.FromCall == true)
         {
             return new(prior.AppId, FromCall); // the layer took the key off the options it passed on
         }
@@ -412,7 +408,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             configure(options);
         }
 
-        return DifyMetadataSettings.Create(options, _logger);
+        return DifyMetadataSettings.Create(options, _logger, this);
     }
 
     /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
@@ -475,6 +471,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// enforces). A tool's request made with the loop's options runs in a newer tool invocation and is a call of its own.</summary>
     private bool IsCovered(ChatOptions? options) =>
         DifyRequestDecision.Of(options) is { InCall: true } outer && outer.Layer != this && outer.Tool == FunctionInvokingChatClient.CurrentContext;
+
+    private TagPairs Tags(string appId, string? source) =>
+        _tags is { } last && last.AppId == appId && last.Source == source ? last : _tags = new TagPairs(appId, source);
 
     /// <summary>Marks a decided call as calling its inner client for as long as the (synchronous) call into it lasts: the layers
     /// it reaches decide when they are called.</summary>

@@ -11,8 +11,9 @@ namespace MeaiMetadata;
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one layer applies it.</summary>
 internal sealed class DifyMetadataSettings
 {
-    private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger)
+    private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataChatClient? layer)
     {
+        Layer = layer;
         Enabled = options.Enabled;
         AppIdResolver = options.AppIdResolver;
         Source = string.IsNullOrEmpty(options.Source) ? null : options.Source;
@@ -49,11 +50,14 @@ internal sealed class DifyMetadataSettings
 
     public ILogger Logger { get; }
 
+    /// <summary>Gets the layer that applies these settings.</summary>
+    public DifyMetadataChatClient? Layer { get; }
+
     /// <summary>Gets the budgets, or <see langword="null"/> when none is configured.</summary>
     public DifyBudgetSettings? Budgets { get; }
 
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
-    public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger)
+    public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger, DifyMetadataChatClient? layer = null)
     {
         if (Validate(options) is { } error)
         {
@@ -61,7 +65,7 @@ internal sealed class DifyMetadataSettings
         }
 
         _ = GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out GatewayHeader[] gatewayHeaders);
-        return new DifyMetadataSettings(options, gatewayHeaders, logger);
+        return new DifyMetadataSettings(options, gatewayHeaders, logger, layer);
     }
 
     /// <summary>Returns why <paramref name="options"/> cannot work, naming the option, or <see langword="null"/>.</summary>

@@ -16,28 +16,28 @@ namespace MeaiMetadata;
 /// This type is thread-safe.</remarks>
 public sealed class DifyRequestDecision
 {
+    // What the layer decided (set once), then what building the raw options found (set by the factory).
+    private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048;
+
     private readonly DifyMetadataSettings _settings;
-    private readonly Dictionary<string, string>? _callerPairs;
-    private volatile bool _failed, _ended, _storeOff, _attached, _built;
-    private int _inCall;
+    private Rare? _rare; // what few calls have: the caller's factory or metadata, a tool invocation, a budget
+    private int _flags, _inCall;
 
     internal DifyRequestDecision(
-        DifyMetadataChatClient layer, DifyMetadataSettings settings, string appId, string origin, bool? store, bool isTagged,
-        bool isStreaming, string? outcome, DifyProviderMapping? mapping, DifySession? session,
-        Func<IChatClient, object?>? callerFactory, Dictionary<string, string>? callerPairs)
+        DifyMetadataSettings settings, string appId, bool fromCall, bool? store, bool isTagged, bool isStreaming, bool isPoll,
+        bool hasMapping, DifySession? session, Func<IChatClient, object?>? callerFactory, Dictionary<string, string>? callerPairs)
     {
-        Layer = layer;
         _settings = settings;
         AppId = appId;
-        Origin = origin;
-        Store = store;
-        IsTagged = isTagged;
-        IsStreaming = isStreaming;
-        Outcome = outcome;
-        Mapping = mapping;
         Session = session;
-        CallerFactory = callerFactory;
-        _callerPairs = callerPairs;
+        _flags = (isTagged ? Tagged : 0) | (isStreaming ? Streaming : 0) | (fromCall ? FromCallFlag : 0) | (store is null ? 0 : StoreSet)
+            | (store is true ? StoreOn : 0) | (isPoll ? Poll : 0) | (hasMapping ? 0 : NoMapping);
+        FunctionInvocationContext? tool = FunctionInvokingChatClient.CurrentContext;
+        if (callerFactory is not null || callerPairs is not null || tool is not null)
+        {
+            _rare = new() { Factory = callerFactory, Pairs = callerPairs, Tool = tool };
+        }
     }
 
     /// <summary>Gets the app id as OpenAI receives it: lone surrogates replaced by U+FFFD, at most 512 UTF-16 characters.</summary>
@@ -48,98 +48,115 @@ public sealed class DifyRequestDecision
 
     /// <summary>Gets a value indicating whether the request carries the tags; <see langword="false"/> when its <c>store</c>
     /// flag keeps metadata off. The app id is known either way: usage is recorded for it.</summary>
-    public bool IsTagged { get; }
+    public bool IsTagged => Has(Tagged);
 
     /// <summary>Gets the <c>store</c> flag for raw options that leave it unset: the caller's, else <see langword="true"/>
     /// under <see cref="DifyStorePolicy.EnableWhenUnset"/>, else <see langword="null"/>.</summary>
-    public bool? Store { get; }
-
-    /// <summary>Gets a value indicating whether the request streams.</summary>
-    internal bool IsStreaming { get; }
+    public bool? Store => Has(StoreSet) ? Has(StoreOn) : null;
 
     /// <summary>Gets the layer's logger, for what a mapping changes or drops.</summary>
     public ILogger Logger => _settings.Logger;
 
-    internal DifyMetadataChatClient Layer { get; }
+    internal bool IsStreaming => Has(Streaming);
+
+    internal bool FromCall => Has(FromCallFlag);
+
+    internal DifyMetadataChatClient? Layer => _settings.Layer;
+
+    internal DifySession? Session { get; }
 
     /// <summary>Gets the tool invocation this call was decided in, if any (a tool's own request runs in a newer one).</summary>
-    internal FunctionInvocationContext? Tool { get; } = FunctionInvokingChatClient.CurrentContext;
+    internal FunctionInvocationContext? Tool => _rare?.Tool;
+
+    internal Func<IChatClient, object?>? CallerFactory => _rare?.Factory;
 
     /// <summary>Gets a value indicating whether the layer is calling its inner client with these options right now.</summary>
     internal bool InCall => Volatile.Read(ref _inCall) > 0;
 
-    internal string Origin { get; }
-
-    /// <summary>Gets the outcome the call is recorded with, or <see langword="null"/> for a background poll (no model request).</summary>
-    internal string? Outcome { get; }
-
-    internal DifyProviderMapping? Mapping { get; }
-
-    internal DifySession? Session { get; }
-
-    internal Func<IChatClient, object?>? CallerFactory { get; }
-
-    internal bool Ended => _ended;
+    internal bool Ended => Has(EndedFlag);
 
     /// <summary>Gets a value indicating whether the provider built a request from these options (a cache answering does not).</summary>
-    internal bool Built => _built;
+    internal bool Built => Has(BuiltFlag);
 
-    /// <summary>Gets the outcome to record: the decided one, unless building the raw options failed or turned store off.</summary>
-    internal string? RecordedOutcome => BudgetOutcome ?? (Outcome is null ? null
-        : _failed ? DifyMetadataMetrics.TaggingFailed
-        : _attached ? DifyMetadataMetrics.Attached
-        : _storeOff ? DifyMetadataMetrics.StoreDisabled
-        : Outcome);
+    /// <summary>Gets the outcome to record, or <see langword="null"/> for a background poll (no model request): a refusal by
+    /// the budget, else what building the raw options found, else what the layer decided.</summary>
+    internal string? RecordedOutcome => BudgetOutcome ?? (Has(Poll) ? null
+        : Has(Failed) ? DifyMetadataMetrics.TaggingFailed
+        : Has(Attached) ? DifyMetadataMetrics.Attached
+        : Has(StoreOff) || !Has(Tagged) ? DifyMetadataMetrics.StoreDisabled
+        : Has(NoMapping) ? DifyMetadataMetrics.UnsupportedProvider
+        : DifyMetadataMetrics.Attached);
 
     /// <summary>Gets or sets the output tokens a budget reserved for this call: raw options asking for more are capped to it.</summary>
-    internal int? BudgetMaxOutputTokens { get; set; }
+    internal int? BudgetMaxOutputTokens
+    {
+        get => _rare?.BudgetMaxOutputTokens;
+        set => (_rare ??= new()).BudgetMaxOutputTokens = value;
+    }
 
     /// <summary>Gets or sets the outcome of a call its budget refused (nothing was sent), or <see langword="null"/>.</summary>
-    internal string? BudgetOutcome { get; set; }
+    internal string? BudgetOutcome
+    {
+        get => _rare?.BudgetOutcome;
+        set => (_rare ??= new()).BudgetOutcome = value;
+    }
 
-    /// <summary>Returns the <c>store</c> flag that applies to raw options that say <paramref name="rawStore"/>.</summary>
-    internal bool? DecideStore(bool? rawStore) => rawStore ?? Store;
+    internal bool HasMapping => !Has(NoMapping);
+
+    /// <summary>Returns the output a budgeted call's raw options may ask for: no more than the budget reserved.</summary>
+    internal int? CapOutput(int? requested) =>
+        BudgetMaxOutputTokens is int cap && (requested is null || requested > cap) ? cap : requested;
 
     /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request.</summary>
     public void RemoveReservedKeys(IDictionary<string, string>? metadata) => WireMetadata.RemoveReservedKeys(metadata, Logger);
+
+    /// <summary>Returns the decision whose factory <paramref name="options"/> carry, or <see langword="null"/>.</summary>
+    internal static DifyRequestDecision? Of(ChatOptions? options) => options?.RawRepresentationFactory?.Target as DifyRequestDecision;
 
     internal void EnterInnerCall() => Interlocked.Increment(ref _inCall);
 
     internal void ExitInnerCall() => Interlocked.Decrement(ref _inCall);
 
-    /// <summary>Returns the decision whose factory <paramref name="options"/> carry, or <see langword="null"/>.</summary>
-    internal static DifyRequestDecision? Of(ChatOptions? options) => options?.RawRepresentationFactory?.Target as DifyRequestDecision;
-
-    /// <summary>Adds the caller's <c>AdditionalProperties["metadata"]</c> pairs that the raw metadata does not set itself.</summary>
-    internal void AddCallerPairs(IDictionary<string, string> metadata)
+    /// <summary>Merges the tags into <paramref name="metadata"/> (the request's own) within <paramref name="rules"/> when the
+    /// request with the final <c>store</c> flag <paramref name="tagged"/> is tagged (the caller's
+    /// <c>AdditionalProperties["metadata"]</c> pairs added where the raw metadata does not set them), else removes reserved keys.</summary>
+    internal bool Merge(IDictionary<string, string> metadata, bool tagged, MetadataRules rules, string target)
     {
-        if (_callerPairs is null)
+        ArgumentNullException.ThrowIfNull(metadata);
+        if (!tagged)
         {
-            return;
+            RemoveReservedKeys(metadata);
+            return false;
         }
 
-        foreach (KeyValuePair<string, string> pair in _callerPairs)
+        if (_rare?.Pairs is { } pairs)
         {
-            _ = metadata.TryAdd(pair.Key, pair.Value);
+            foreach (KeyValuePair<string, string> pair in pairs)
+            {
+                _ = metadata.TryAdd(pair.Key, pair.Value);
+            }
         }
+
+        _ = WireMetadata.Merge(metadata, AppId, Source, rules, Logger, target);
+        return true;
     }
 
     /// <summary>The raw-options factory: the caller's factory first (its exceptions reach the caller, as without the layer),
     /// then the mapping that serves the provider, or the first that can apply to what the caller's factory returned.</summary>
     internal object? CreateRawOptions(IChatClient providerClient)
     {
-        _built = true;
+        Set(BuiltFlag);
         object? raw = CallerFactory?.Invoke(providerClient);
         if (Session is { IsEnded: true })
         {
-            _ended = true; // options kept and sent after their session ended: an ended session tags nothing
+            Set(EndedFlag); // options kept and sent after their session ended: an ended session tags nothing
             Log.NotTagged(Logger, "the session of these options has ended");
             return raw;
         }
 
         try
         {
-            DifyProviderMapping? mapping = Mapping ?? _settings.MappingFor(providerClient, IsStreaming);
+            DifyProviderMapping? mapping = _settings.MappingFor(providerClient, IsStreaming);
             if (raw is not null && mapping?.CanApply(raw) == false)
             {
                 raw = null; // not the type the provider sends: it would ignore them and send untagged options of its own
@@ -152,14 +169,7 @@ public sealed class DifyRequestDecision
             }
 
             raw ??= mapping.CreateRawOptions(providerClient, IsStreaming);
-            if (mapping.Apply(raw, this))
-            {
-                _attached = true; // also where the caller's raw options turned store on
-            }
-            else
-            {
-                _storeOff = true;
-            }
+            Set(mapping.Apply(raw, this) ? Attached : StoreOff); // attached also where the caller's raw options turned store on
 
             // The span of an OpenTelemetry layer inside this one is current here, not in the layer itself.
             Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId);
@@ -167,9 +177,27 @@ public sealed class DifyRequestDecision
         }
         catch (Exception ex)
         {
-            _failed = true;
+            Set(Failed);
             Log.TaggingFailed(Logger, ex);
             return raw;
         }
+    }
+
+    private bool Has(int flag) => (Volatile.Read(ref _flags) & flag) != 0;
+
+    private void Set(int flag) => Interlocked.Or(ref _flags, flag);
+
+    /// <summary>Set before the call is passed on (the budget's part while it reserves), read after.</summary>
+    private sealed class Rare
+    {
+        public Func<IChatClient, object?>? Factory { get; init; }
+
+        public Dictionary<string, string>? Pairs { get; init; }
+
+        public FunctionInvocationContext? Tool { get; init; }
+
+        public int? BudgetMaxOutputTokens { get; set; }
+
+        public string? BudgetOutcome { get; set; }
     }
 }

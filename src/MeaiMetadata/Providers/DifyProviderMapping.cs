@@ -44,24 +44,6 @@ public abstract class DifyProviderMapping
     /// removes any <c>dify_app_id</c>/<c>dify_source</c> of the caller's.</summary>
     public abstract bool Apply(object rawOptions, DifyRequestDecision decision);
 
-    /// <summary>Merges into OpenAI metadata when the final <c>store</c> flag allows it (the caller's raw flag wins).</summary>
-    private protected bool ApplyOpenAI(IDictionary<string, string> metadata, bool? store, DifyRequestDecision decision)
-    {
-        if (!AttachesMetadata(store))
-        {
-            decision.RemoveReservedKeys(metadata);
-            return false;
-        }
-
-        decision.AddCallerPairs(metadata);
-        _ = WireMetadata.Merge(metadata, decision.AppId, decision.Source, WireMetadata.OpenAI, decision.Logger, Name);
-        return true;
-    }
-
-    /// <summary>A budgeted call's output cap: the caller's raw options may not ask for more than the budget reserved.</summary>
-    private static int? Capped(int? requested, DifyRequestDecision decision) =>
-        decision.BudgetMaxOutputTokens is int cap && (requested is null || requested > cap) ? cap : requested;
-
     private sealed class ChatCompletionsMapping : DifyProviderMapping
     {
         public override string Name => "chat.completions";
@@ -78,9 +60,9 @@ public abstract class DifyProviderMapping
         public override bool Apply(object rawOptions, DifyRequestDecision decision)
         {
             var options = (ChatCompletionOptions)rawOptions;
-            options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled);
-            options.MaxOutputTokenCount = Capped(options.MaxOutputTokenCount, decision);
-            return ApplyOpenAI(options.Metadata, options.StoredOutputEnabled, decision);
+            options.StoredOutputEnabled ??= decision.Store; // the request's own flag wins
+            options.MaxOutputTokenCount = decision.CapOutput(options.MaxOutputTokenCount);
+            return decision.Merge(options.Metadata, AttachesMetadata(options.StoredOutputEnabled), WireMetadata.OpenAI, Name);
         }
     }
 
@@ -97,9 +79,9 @@ public abstract class DifyProviderMapping
         public override bool Apply(object rawOptions, DifyRequestDecision decision)
         {
             var options = (CreateResponseOptions)rawOptions;
-            options.StoredOutputEnabled = decision.DecideStore(options.StoredOutputEnabled);
-            options.MaxOutputTokenCount = Capped(options.MaxOutputTokenCount, decision);
-            return ApplyOpenAI(options.Metadata, options.StoredOutputEnabled, decision);
+            options.StoredOutputEnabled ??= decision.Store; // the request's own flag wins
+            options.MaxOutputTokenCount = decision.CapOutput(options.MaxOutputTokenCount);
+            return decision.Merge(options.Metadata, AttachesMetadata(options.StoredOutputEnabled), WireMetadata.OpenAI, Name);
         }
     }
 }

@@ -252,23 +252,18 @@ internal sealed class MetadataRules(int maxPairs, Func<string, bool> isValidKey,
     /// <summary>Merges the decision's tags into <paramref name="metadata"/> when it is tagged, else removes reserved keys.</summary>
     public bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision, string target)
     {
-        ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(decision);
-        if (!decision.IsTagged)
-        {
-            WireMetadata.RemoveReservedKeys(metadata, decision.Logger);
-            return false;
-        }
-
-        decision.AddCallerPairs(metadata);
-        _ = WireMetadata.Merge(metadata, decision.AppId, decision.Source, this, decision.Logger, target);
-        return true;
+        return decision.Merge(metadata, decision.IsTagged, this, target);
     }
 }
 
 /// <summary>The tags alone as a read-only string map: the <c>AdditionalProperties["metadata"]</c> of a caller without metadata.</summary>
 internal sealed class TagPairs(string appId, string? source) : IReadOnlyDictionary<string, string>
 {
+    public string AppId => appId;
+
+    public string? Source => source;
+
     public int Count => source is null ? 1 : 2;
 
     public IEnumerable<string> Keys => this.Select(pair => pair.Key);

@@ -14,10 +14,9 @@ public static class Decisions
     {
         var options = new DifyMetadataOptions { Source = source };
         logger ??= NullLogger.Instance;
-        var settings = DifyMetadataSettings.Create(options, logger);
-        var layer = new DifyMetadataChatClient(new TestChatClient(), options, logger);
-        return new(layer, settings, WireMetadata.Normalize(appId, WireMetadata.MaxValueLength), "session", store, tagged ?? store is not false,
-            streaming, "attached", mapping: null, session: null, callerFactory: null, callerPairs);
+        var settings = DifyMetadataSettings.Create(options, logger, new DifyMetadataChatClient(new TestChatClient(), options, logger));
+        return new(settings, WireMetadata.Normalize(appId, WireMetadata.MaxValueLength), fromCall: false, store, tagged ?? store is not false,
+            streaming, isPoll: false, hasMapping: true, session: null, callerFactory: null, callerPairs);
     }
 
     /// <summary>The store flag the layer decides when the caller set <paramref name="callerStore"/> under <paramref name="policy"/>.</summary>
