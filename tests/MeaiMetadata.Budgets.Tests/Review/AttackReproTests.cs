@@ -630,6 +630,43 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         }
     }
 
+    // 13. A ContinuationToken turns the budget off (a background poll sends no model request), but the Chat Completions
+    //     client ignores the token and sends a full request: unreserved and never settled.
+    [Fact]
+    public async Task ContinuationToken_OnChatCompletions_RequestSentWithoutBudget()
+    {
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { InputTokens = 16, OutputTokens = 100 });
+        string app = Unique("token");
+        var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 0m }); // 0 refuses every request
+        IChatClient client = new ChatClientBuilder(OpenAI(server).GetChatClient(Model).AsIChatClient()).UseDifyMetadata().Build(sp);
+
+        var options = new ChatOptions { MaxOutputTokens = 100, ContinuationToken = ResponseContinuationToken.FromBytes(new byte[] { 1, 2, 3 }) }.WithDifyAppId(app);
+        Exception? error = await Record.ExceptionAsync(() => client.GetResponseAsync("hello", options));
+        Exception? streamError = await Record.ExceptionAsync(async () =>
+        {
+            await foreach (ChatResponseUpdate _ in client.GetStreamingResponseAsync("hello", options)) { }
+        });
+
+        output.WriteLine($"non-streaming: {error?.GetType().Name ?? "answered"}; streaming: {streamError?.GetType().Name ?? "answered"}; the fake saw {server.Requests.Count} requests; spent {store.SpentOf(Key(app)) / Nano} USD of a 0 USD budget");
+        Assert.Empty(server.Requests);
+    }
+
+    // 14. ChatOptions.AdditionalProperties asking for more choices (held if the adapter does not pass them on).
+    [Fact]
+    public async Task AdditionalProperties_N_NotPassedOn()
+    {
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { InputTokens = 16, OutputTokens = 100 });
+        string app = Unique("props");
+        var (sp, _) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 1m });
+        IChatClient client = new ChatClientBuilder(OpenAI(server).GetChatClient(Model).AsIChatClient()).UseDifyMetadata().Build(sp);
+        var options = new ChatOptions { MaxOutputTokens = 100, AdditionalProperties = new() { ["n"] = 8, ["max_completion_tokens"] = 50_000 } }.WithDifyAppId(app);
+        await client.GetResponseAsync("hello", options);
+        string body = server.Requests[0].Body;
+        output.WriteLine(body);
+        Assert.DoesNotContain("\"n\":8", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("50000", body, StringComparison.Ordinal);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------------
     // Attempts expected to hold.
     // ---------------------------------------------------------------------------------------------------------------------
