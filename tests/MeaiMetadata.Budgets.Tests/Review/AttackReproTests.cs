@@ -161,6 +161,34 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD: messages were enumerated again after the estimate");
     }
 
+    // 2c. Not only streams: with a shared store the reservation is a network round trip, and the request is built after it.
+    //     Messages added to the caller's list meanwhile (another thread appending a turn, or the caller not awaiting at once)
+    //     are sent under the estimate of the shorter list.
+    [Fact]
+    public async Task Garnet_MessagesAddedDuringTheReservationRoundTrip_AreSentButNotEstimated()
+    {
+        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { UsageOf = r => new FakeUsage(BilledInput(r), 10) });
+        string app = Unique("mutate");
+        decimal limit = 0.0001m;
+        ServiceProvider sp = new ServiceCollection().AddDifyMetadata(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = limit })
+            .AddDifyBudgetRedisStore(garnet.Configuration).BuildServiceProvider();
+        await using (sp)
+        {
+            IChatClient client = new ChatClientBuilder(OpenAI(server).GetChatClient(Model).AsIChatClient()).UseDifyMetadata().Build(sp);
+            await TryAsync(() => client.GetResponseAsync("warm up the connection", new ChatOptions { MaxOutputTokens = 10 }.WithDifyAppId(Unique("other"))));
+
+            var history = new List<AIChatMessage> { new(AIChatRole.User, "hi") };
+            Task<ChatResponse> call = client.GetResponseAsync(history, new ChatOptions { MaxOutputTokens = 10 }.WithDifyAppId(app));
+            history.Add(new AIChatMessage(AIChatRole.User, new string('x', 400_000)));
+            await TryAsync(() => call);
+
+            await using var reader = new MeaiMetadata.Redis.RedisDifyBudgetStore(garnet.Configuration);
+            long spent = await reader.SpentOfAsync(Key(app));
+            output.WriteLine($"body {server.Requests[^1].Body.Length} chars; spent {spent / Nano} USD of {limit} USD");
+            Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD: a message added during the reservation was sent but not reserved");
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------------------
     // 3. The OpenAI SDK's own retry policy (on by default) resends a request whose response timed out: the provider bills
     //    both attempts, the reservation covered one and the settlement counts the last.
