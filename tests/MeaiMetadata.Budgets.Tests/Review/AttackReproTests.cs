@@ -25,6 +25,8 @@ namespace MeaiMetadata.Budgets.Tests.Review;
 
 /// <summary>Second reviewer's attack repros: each test asserts the promise (a budget never under-counts, a request that
 /// does not fit is refused and sends nothing), so it FAILS where a way to overspend was found.</summary>
+/// <remarks>Failing when written (holes): 1, 1b, 2, 2b, 2c, 3, 4, 5, 6, 6b, 6d, 7a, 7b, 7c, 8, 9, 10, 10b, 11, 12, 13.
+/// Passing (attempts that held): 1c, 6c, 14 and H1-H12.</remarks>
 public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper output) : IClassFixture<GarnetFixture>
 {
     private const decimal Nano = 1_000_000_000m;
@@ -96,9 +98,9 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD: the raw content part was sent but not reserved");
     }
 
-    // 1c. Responses API: a message whose RawRepresentation is a ResponseItem.
+    // 1c. Responses API: a message whose RawRepresentation is a ResponseItem (held: the adapter sends the Contents).
     [Fact]
-    public async Task Responses_MessageRawRepresentation_IsSentButNotEstimated()
+    public async Task Responses_MessageRawRepresentation_NotSent_EstimateHolds()
     {
         await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { UsageOf = r => new FakeUsage(BilledInput(r), 16) });
         string app = Unique("raw-item");
