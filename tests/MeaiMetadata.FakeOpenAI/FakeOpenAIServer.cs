@@ -206,6 +206,11 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             return;
         }
 
+        if (_options.BeforeAnswer is { } beforeAnswer)
+        {
+            await beforeAnswer(recorded, cancellationToken);
+        }
+
         FakeUsage usage = _options.UsageOf?.Invoke(recorded) ??
             new FakeUsage(_options.InputTokens, _options.OutputTokens, _options.CachedInputTokens, _options.ReasoningTokens);
         var answer = new AnswerContext { Request = parsed, Options = _options, Sequence = Interlocked.Increment(ref _sequence), Usage = usage };

@@ -34,6 +34,11 @@ public sealed class FakeOpenAIServerOptions
     /// the stored completion keeps the same figures. When null, every answer reports <see cref="InputTokens"/>,
     /// <see cref="CachedInputTokens"/>, <see cref="OutputTokens"/> and <see cref="ReasoningTokens"/>.</summary>
     public Func<RecordedRequest, FakeUsage>? UsageOf { get; set; }
+
+    /// <summary>When set, each valid model request waits for the task this returns for it before it is answered (the request
+    /// is already in <see cref="FakeOpenAIServer.Requests"/>); the token is cancelled when the client goes away. Holds
+    /// requests in flight, e.g. while a test kills the client's process or stops a store.</summary>
+    public Func<RecordedRequest, CancellationToken, Task>? BeforeAnswer { get; set; }
 }
 
 /// <summary>The usage one answer reports.</summary>
