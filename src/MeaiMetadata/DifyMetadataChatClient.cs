@@ -93,14 +93,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        DifyMetadataSettings settings = _settings;
         if (IsCovered(options))
         {
-            return base.GetResponseAsync(messages, options, cancellationToken); // an outer layer's call covers this one
+            // An outer layer's call covers this one (it tags and records); a budget is kept here, per request, the closest to it.
+            return Budgets.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
+                ? SendAsync(settings, null, inside, GatewayScope.Current, messages, options, cancellationToken)
+                : base.GetResponseAsync(messages, options, cancellationToken);
         }
 
-        DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
-        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
@@ -117,22 +120,18 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        DifyMetadataSettings settings = _settings;
         if (IsCovered(options))
         {
-            return base.GetStreamingResponseAsync(messages, options, cancellationToken);
+            return settings.Budgets is null
+                ? base.GetStreamingResponseAsync(messages, options, cancellationToken)
+                : StreamAsync(settings, DifyRequestDecision.Of(options), covered: true, messages, options, cancellationToken);
         }
 
-        DifyMetadataSettings settings = _settings;
         DifyRequestDecision? call = Decide(settings, options, streaming: true, out ChatOptions? sent);
-        DifyBudgetCall? budget = Budgets.Begin(settings, call, messages, ref sent, this);
-        if (call is null && GatewayScope.Current is null)
-        {
-            return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
-        }
-
-        // A decided stream is opened when it is enumerated: the provider builds the request then, so a stream enumerated after
-        // its session ended tags nothing.
-        return StreamAsync(settings, call, budget, call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders), messages, sent, cancellationToken);
+        return call is null && GatewayScope.Current is null
+            ? base.GetStreamingResponseAsync(messages, sent, cancellationToken)
+            : StreamAsync(settings, call, covered: false, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -170,32 +169,41 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
-            headers?.End();
             if (budget is not null)
             {
-                await budget.SettleAsync(response?.Usage, response?.ModelId).ConfigureAwait(false);
+                await budget.SettleAsync(response?.Usage, response?.ModelId, completed: response is not null).ConfigureAwait(false);
             }
 
-            Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, headers);
+            if (budget?.IsCovered != true)
+            {
+                headers?.End();
+                Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, headers);
+            }
         }
     }
 
-    /// <summary>Streams with this call's gateway headers current while the inner stream runs; records once when it ends.</summary>
+    /// <summary>Streams with this call's gateway headers current while the inner stream runs; records once when it ends. Opened
+    /// when enumerated: the provider builds the request then (so a stream enumerated after its session ended tags nothing), and a
+    /// budget reserves for each enumeration what it sends.</summary>
     private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        DifyMetadataSettings settings, DifyRequestDecision? call, bool covered, IEnumerable<ChatMessage> messages, ChatOptions? sent,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         UsageDetails? usage = null;
         string? model = null;
+        bool completed = false;
+        DifyBudgetCall? budget = null;
+        GatewayRequest? headers = covered || call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         try
         {
+            budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
             if (budget is not null)
             {
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            IAsyncEnumerable<ChatResponseUpdate> updates = headers is null && GatewayScope.Current is null
-                ? Open(call, messages, sent, cancellationToken) // opened here, when enumerated: the provider builds the request now
+            IAsyncEnumerable<ChatResponseUpdate> updates = covered || (headers is null && GatewayScope.Current is null)
+                ? Open(covered ? null : call, messages, sent, cancellationToken)
                 : GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
             await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
@@ -210,15 +218,20 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
                 yield return update;
             }
+
+            completed = true;
         }
         finally
         {
             if (budget is not null)
             {
-                await budget.SettleAsync(usage, model).ConfigureAwait(false); // at the end, on abandon or failure
+                await budget.SettleAsync(usage, model, completed).ConfigureAwait(false); // at the end, on abandon or failure
             }
 
-            Record(settings, call, usage, model, sent?.ModelId, headers);
+            if (!covered)
+            {
+                Record(settings, call, usage, model, sent?.ModelId, headers);
+            }
         }
     }
 
@@ -283,8 +296,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             Log.UnreadableCallerMetadata(settings.Logger, callerMetadata?.GetType().FullName ?? "null");
         }
 
-        bool isPoll = options?.ContinuationToken is not null; // a background response poll sends no model request
         DifyProviderMapping? mapping = settings.MappingFor(InnerClient, streaming);
+        bool isPoll = options?.ContinuationToken is not null && mapping == DifyProviderMapping.OpenAIResponses; // no model request (other APIs ignore the token)
         bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
         Func<IChatClient, object?>? callerFactory = prior is null ? options?.RawRepresentationFactory : prior.CallerFactory;
         var call = new DifyRequestDecision(settings, appId, app.Origin == FromCall, store, tagged, streaming, isPoll, mapping is not null, app.Session, callerFactory, pairs);

@@ -18,7 +18,7 @@ public sealed class DifyRequestDecision
 {
     // What the layer decided (set once), then what building the raw options found (set by the factory).
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
-        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048;
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, KeptInside = 4096;
 
     private readonly DifyMetadataSettings _settings;
     private Rare? _rare; // what few calls have: the caller's factory or metadata, a tool invocation, a budget
@@ -61,6 +61,9 @@ public sealed class DifyRequestDecision
 
     internal bool FromCall => Has(FromCallFlag);
 
+    /// <summary>Gets a value indicating whether the call polls a background response: no model request is sent.</summary>
+    internal bool IsPoll => Has(Poll);
+
     internal DifyMetadataChatClient? Layer => _settings.Layer;
 
     internal DifySession? Session { get; }
@@ -102,6 +105,13 @@ public sealed class DifyRequestDecision
     }
 
     internal bool HasMapping => !Has(NoMapping);
+
+    /// <summary>Gets or sets a value indicating whether a layer inside this call keeps the budget of its requests.</summary>
+    internal bool BudgetKeptInside
+    {
+        get => Has(KeptInside);
+        set => Set(value ? KeptInside : 0);
+    }
 
     /// <summary>Returns the output a budgeted call's raw options may ask for: no more than the budget reserved.</summary>
     internal int? CapOutput(int? requested) =>

@@ -45,15 +45,27 @@ internal sealed class DifyBudgetEnforcer
             : new(store ?? InMemoryDifyBudgetStore.Shared, time ?? TimeProvider.System, meterFactory);
     }
 
-    /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>; bounds the
-    /// output of <paramref name="sent"/> so that the reservation covers what the request can cost.</summary>
-    public DifyBudgetCall? Begin(DifyMetadataSettings settings, DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ref ChatOptions? sent, DifyMetadataChatClient layer)
+    /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>. The request then
+    /// sends a copy of <paramref name="messages"/> taken here, so that it sends exactly what was estimated; its output is
+    /// bounded (<see cref="ChatOptions.MaxOutputTokens"/> set when missing) so that the reservation covers what it can cost.</summary>
+    /// <remarks>A <paramref name="covered"/> call (a layer inside another's call, e.g. inside <c>UseFunctionInvocation()</c>
+    /// under an outer layer) keeps the budget for its own request, and the outer call's reservation is released when it
+    /// settles: the budget is kept per model request by the layer closest to it.</remarks>
+    public DifyBudgetCall? Begin(
+        DifyMetadataSettings settings, DifyRequestDecision? call, ref IEnumerable<ChatMessage> messages, ref ChatOptions? sent, IChatClient inner,
+        DifyMetadataChatClient layer, bool covered)
     {
-        if (call is null || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget || sent?.ContinuationToken is not null)
+        if (call is null || call.IsPoll || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget)
         {
             return null;
         }
 
+        if (covered)
+        {
+            call.BudgetKeptInside = true;
+        }
+
+        messages = [.. messages];
         if (sent?.MaxOutputTokens is not int maxOutput)
         {
             maxOutput = budgets.DefaultMaxOutputTokens;
@@ -61,11 +73,15 @@ internal sealed class DifyBudgetEnforcer
             sent.MaxOutputTokens = maxOutput;
         }
 
-        call.BudgetMaxOutputTokens = maxOutput; // a caller's raw options may not ask for more than is reserved
+        // What the caller's own raw options add (tools, a JSON patch, more output, n answers) is measured on one more call of
+        // its factory: the factory is the caller's, and what it returns is sent.
+        (long rawInput, int rawOutput, int answers) = call.CallerFactory is { } factory ? DifyBudgetEstimate.RawOptions(factory(inner)) : (0, 0, 1);
+        maxOutput = Math.Max(maxOutput, rawOutput);
+        call.BudgetMaxOutputTokens = maxOutput; // raw options may not ask for more than is reserved
         string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
-        long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens);
-        decimal? cost = settings.Prices.GetCost(model, input, 0, Math.Max(maxOutput, 0));
-        return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost);
+        long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens) + rawInput;
+        decimal? cost = settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
+        return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost) { IsCovered = covered };
     }
 
     /// <summary>The budget instruments on one meter.</summary>
@@ -118,6 +134,9 @@ internal sealed class DifyBudgetCall
     public decimal LimitUsd { get; }
 
     public DifyBudgetPeriod Period { get; }
+
+    /// <summary>Gets a value indicating whether this call is a request inside an outer layer's call (which records it).</summary>
+    public bool IsCovered { get; init; }
 
     /// <summary>Gets when the current period ends (set by <see cref="ReserveAsync"/>).</summary>
     public DateTimeOffset ResetsAt { get; private set; }
@@ -180,8 +199,10 @@ internal sealed class DifyBudgetCall
     }
 
     /// <summary>Settles the reservation once, to the cost of <paramref name="usage"/> (priced by the response's model, else
-    /// the request's); without usage it stays charged at the reservation. Never throws.</summary>
-    public async ValueTask SettleAsync(UsageDetails? usage, string? responseModel)
+    /// the request's); without usage, or with the usage of a call that did not complete (a stream abandoned part-way), it
+    /// stays charged at least at the reservation. An outer call whose requests were kept by a layer inside releases its
+    /// reservation. Never throws.</summary>
+    public async ValueTask SettleAsync(UsageDetails? usage, string? responseModel, bool completed)
     {
         State state = _state;
         if (state is not (State.Reserved or State.Unchecked))
@@ -191,12 +212,16 @@ internal sealed class DifyBudgetCall
 
         _state = State.Settled;
         long actual = _reserved;
-        if (usage is { InputTokenCount: not null } or { OutputTokenCount: not null } && usage is not null)
+        if (!IsCovered && _call.BudgetKeptInside)
+        {
+            actual = 0; // each request was reserved and settled by the layer inside
+        }
+        else if (usage is { InputTokenCount: not null } or { OutputTokenCount: not null } && usage is not null)
         {
             decimal? cost = _settings.Prices.GetCost(responseModel, usage) ?? _settings.Prices.GetCost(_model, usage);
             if (cost is decimal known)
             {
-                actual = ToNano(known);
+                actual = completed ? ToNano(known) : Math.Max(ToNano(known), _reserved);
             }
         }
 

@@ -1,3 +1,4 @@
+using System.ClientModel.Primitives;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
@@ -91,6 +92,49 @@ internal static class DifyBudgetEstimate
             {
                 return PerNonText; // cannot be serialized here: the conservative rule of content that is not text
             }
+        }
+    }
+
+    /// <summary>What a caller's raw request options add to a request: their JSON size as input tokens (each token covers at
+    /// least one byte), the most output tokens they ask for, and how many answers (<c>n</c>).</summary>
+    public static (long InputTokens, int OutputTokens, int Answers) RawOptions(object? raw)
+    {
+        if (raw is null)
+        {
+            return (0, 0, 1);
+        }
+
+        try
+        {
+            BinaryData json = raw is IPersistableModel<object> model
+                ? model.Write(ModelReaderWriterOptions.Json)
+                : new BinaryData(JsonSerializer.SerializeToUtf8Bytes(raw, AIJsonUtilities.DefaultOptions.GetTypeInfo(raw.GetType())));
+            using JsonDocument document = JsonDocument.Parse(json);
+            int output = 0, answers = 1;
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                foreach (JsonProperty property in document.RootElement.EnumerateObject())
+                {
+                    if (property.Value.TryGetInt32(out int value) && value > 0)
+                    {
+                        switch (property.Name)
+                        {
+                            case "max_completion_tokens" or "max_tokens" or "max_output_tokens":
+                                output = Math.Max(output, value);
+                                break;
+                            case "n":
+                                answers = value;
+                                break;
+                        }
+                    }
+                }
+            }
+
+            return (json.ToMemory().Length, output, answers);
+        }
+        catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException or JsonException or FormatException)
+        {
+            return (PerNonText, 0, 1); // cannot be measured: the conservative rule of content that is not text
         }
     }
 
