@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Globalization;
@@ -39,7 +38,7 @@ internal sealed class DifyBudgetEnforcer
 
     /// <summary>Gets the cost that settlements could not add to the store, per store key, in nano-dollars (positive only): the
     /// key's next store operation that succeeds adds it first, taking it out atomically so it is added once. Lost with the process.</summary>
-    internal ConcurrentDictionary<string, long> Pending { get; } = new(StringComparer.Ordinal);
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, long> Pending { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
