@@ -36,6 +36,10 @@ internal sealed class DifyBudgetEnforcer
 
     internal Instruments Meters { get; }
 
+    /// <summary>Gets the cost that settlements could not add to the store, per store key, in nano-dollars (positive only): the
+    /// key's next store operation that succeeds adds it first, taking it out atomically so it is added once. Lost with the process.</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, long> Pending { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
     {
@@ -169,6 +173,7 @@ internal sealed class DifyBudgetCall
         DifyBudgetReserveResult result;
         try
         {
+            await FlushPendingAsync(cancellationToken).ConfigureAwait(false); // what failed settlements of the key left in process
             result = await _enforcer.Store.ReserveAsync(_key, amount, _limit, _expiresAt, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -226,24 +231,33 @@ internal sealed class DifyBudgetCall
         }
 
         long delta = state == State.Unchecked ? actual : actual - _reserved; // unchecked: the store never saw a reservation
-        long[] alertAt = Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
-        if (delta == 0 && alertAt.Length == 0)
+        long[] alertAt = AlertThresholds();
+        long pending = TakePending();
+        if (delta == 0 && pending == 0 && alertAt.Length == 0)
         {
             return;
         }
 
         try
         {
-            DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key!, delta, _expiresAt, alertAt, CancellationToken.None).ConfigureAwait(false);
-            foreach (long claimed in result.Claimed)
-            {
-                Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
-            }
+            await SettleInStoreAsync(delta + pending, alertAt, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             _enforcer.Meters.StoreFailures.Add(1, new KeyValuePair<string, object?>("operation", "settle"));
-            Log.BudgetSettleFailed(_settings.Logger, _call.AppId, _reserved / Nano, ex);
+
+            // Kept: the cost the store may not hold. A reservation stays charged, so only cost above it (unchecked: all of it);
+            // a refund is not kept, as the failed operation may have reached the store, and a refund made twice under-counts.
+            long keep = pending + Math.Max(delta, 0);
+            if (keep > 0)
+            {
+                KeepPending(keep);
+                Log.BudgetSettlePending(_settings.Logger, _call.AppId, keep / Nano, ex);
+            }
+            else
+            {
+                Log.BudgetSettleFailed(_settings.Logger, _call.AppId, _reserved / Nano, ex);
+            }
         }
     }
 
@@ -266,6 +280,46 @@ internal sealed class DifyBudgetCall
         "dify:budget:{" + appId + "}:" + (period == DifyBudgetPeriod.Day ? start.ToString("'d'yyyyMMdd", CultureInfo.InvariantCulture) : start.ToString("'m'yyyyMM", CultureInfo.InvariantCulture));
 
     internal static long ToNano(decimal usd) => usd <= 0 ? 0 : (long)Math.Ceiling(usd * Nano);
+
+    /// <summary>Adds what failed settlements of the key kept pending, before a reservation; when that fails, keeps it pending
+    /// and throws.</summary>
+    private async ValueTask FlushPendingAsync(CancellationToken cancellationToken)
+    {
+        long pending = TakePending();
+        if (pending == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await SettleInStoreAsync(pending, AlertThresholds(), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            KeepPending(pending);
+            throw;
+        }
+    }
+
+    /// <summary>Takes the key's pending amount out, atomically: a concurrent call of the key finds none of it (lock-free when none).</summary>
+    private long TakePending() =>
+        _enforcer.Pending.TryGetValue(_key!, out _) && _enforcer.Pending.TryRemove(_key!, out long pending) ? pending : 0;
+
+    private void KeepPending(long amount) =>
+        _enforcer.Pending.AddOrUpdate(_key!, static (_, add) => add, static (_, kept, add) => kept + add, amount);
+
+    private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
+
+    /// <summary>Adds <paramref name="delta"/> to the store and raises the alerts it claimed.</summary>
+    private async ValueTask SettleInStoreAsync(long delta, long[] alertAt, CancellationToken cancellationToken)
+    {
+        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key!, delta, _expiresAt, alertAt, cancellationToken).ConfigureAwait(false);
+        foreach (long claimed in result.Claimed)
+        {
+            Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
+        }
+    }
 
     private void Refuse(long amount, long spent)
     {

@@ -8,9 +8,10 @@ internal interface IDifyBudgetStore
     /// <paramref name="limit"/>; the key lives until <paramref name="expiresAt"/>.</summary>
     ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken);
 
-    /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation; negative returns what was not spent) to
-    /// the spend under <paramref name="key"/>, then claims each alert threshold (nano-dollars) the spend has reached that no
-    /// instance claimed before in this period; returns the spend and the thresholds this call claimed.</summary>
+    /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation, negative returns what was not spent; plus
+    /// what settlements that failed kept pending in process) to the spend under <paramref name="key"/>, then claims each alert
+    /// threshold (nano-dollars) the spend has reached that no instance claimed before in this period; returns the spend and
+    /// the thresholds this call claimed.</summary>
     ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken);
 }
 
