@@ -25,10 +25,16 @@ public static partial class InterleavedTiming
             [
                 ("Bare", bare, false), ("NoBudget", pipelines[0].Client, true), ("InMemoryBudget", pipelines[1].Client, true),
             ]);
+            // The floor of a RESP store: the call without a budget and with two PINGs on the same connection around it (the
+            // round trips alone, no script, no budget code).
             Measure("Budgets, end to end, Chat Completions, RESP stores on loopback", BudgetRounds, 1_000, null, messages, referenceA: 0, referenceB: 1,
             [
                 ("NoBudget", pipelines[0].Client, true), ("InMemoryBudget", pipelines[1].Client, true),
-                .. pipelines.Skip(2).Select(p => ($"{p.Store}Budget", p.Client, true)),
+                .. pipelines.Skip(2).SelectMany(p => new[]
+                {
+                    ($"NoBudget + 2 PINGs ({p.Store})", (IChatClient)new TwoPingsChatClient(pipelines[0].Client, p.Connection!.GetDatabase()), true),
+                    ($"{p.Store}Budget", p.Client, true),
+                }),
             ]);
             Console.WriteLine();
             Console.WriteLine($"load average after: {LoadAverage()}");
@@ -40,6 +46,18 @@ public static partial class InterleavedTiming
             {
                 pipeline.Dispose();
             }
+        }
+    }
+
+    /// <summary>Awaits a PING before and after the inner call: two round trips on the store's connection, nothing else.</summary>
+    private sealed class TwoPingsChatClient(IChatClient inner, StackExchange.Redis.IDatabase db) : DelegatingChatClient(inner)
+    {
+        public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            _ = await db.PingAsync().ConfigureAwait(false);
+            ChatResponse response = await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            _ = await db.PingAsync().ConfigureAwait(false);
+            return response;
         }
     }
 
