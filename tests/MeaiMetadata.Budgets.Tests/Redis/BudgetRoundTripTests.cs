@@ -170,8 +170,8 @@ public sealed class BudgetRoundTripTests(GarnetFixture garnet, ITestOutputHelper
 
         public static async Task<RoundTripCounter> ConnectAsync(string configuration)
         {
-            // Connected (handshake done) before the profiler is registered; no keep-alive PING during a test.
-            ConnectionMultiplexer connection = await ConnectionMultiplexer.ConnectAsync(configuration + ",keepAlive=600");
+            // Connected (handshake done) before the profiler is registered; no keep-alive PING or configuration check during a test.
+            ConnectionMultiplexer connection = await ConnectionMultiplexer.ConnectAsync(configuration + ",keepAlive=600,configCheckSeconds=600");
             var counter = new RoundTripCounter(connection);
             connection.RegisterProfiler(() => counter._session);
             return counter;
