@@ -14,7 +14,7 @@ namespace MeaiMetadata.Benchmarks;
 /// the median of the per-round ratios to the second reference with their quartiles (each ratio compares two rows of one
 /// round, minutes of load drift apart no more), and the bytes allocated per call on this thread. Run with <c>-- --interleaved</c>.
 /// </summary>
-public static class InterleavedTiming
+public static partial class InterleavedTiming
 {
     private const int WarmupRounds = 5;
 

@@ -7,10 +7,17 @@ namespace MeaiMetadata.Benchmarks;
 public static class Program
 {
     /// <summary>Runs the benchmarks chosen on the command line (BenchmarkDotNet's switcher: <c>--filter '*'</c>, <c>--job</c>, ...),
-    /// or, with the single argument <c>--interleaved</c>, the interleaved timing of <see cref="InterleavedTiming"/>.</summary>
+    /// or, with the single argument <c>--interleaved</c>, the interleaved timing of <see cref="InterleavedTiming"/> (<c>--interleaved budgets</c>:
+    /// its budget rows only).</summary>
     /// <returns>1 when any benchmark failed to build, run, or pass its own checks (so CI fails), else 0.</returns>
     public static int Main(string[] args)
     {
+        if (args is ["--interleaved", "budgets"])
+        {
+            InterleavedTiming.RunBudgets(); // the budget rows only (issue 21)
+            return 0;
+        }
+
         if (args is ["--interleaved"])
         {
             // Not BenchmarkDotNet: a back-to-back A/B timing of the middleware and end-to-end rows (see README).
