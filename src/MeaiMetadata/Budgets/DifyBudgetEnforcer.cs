@@ -167,7 +167,7 @@ internal sealed class DifyBudgetCall
         long amount = maxCost >= (_limit / Nano) + 1 ? _limit + 1 : ToNano(maxCost);
         if (amount > _limit)
         {
-            Refuse(amount, 0); // cannot fit even an empty budget: no round trip
+            Refuse(amount, null); // cannot fit even an empty budget: no round trip
         }
 
         DifyBudgetReserveResult result;
@@ -321,13 +321,18 @@ internal sealed class DifyBudgetCall
         }
     }
 
-    private void Refuse(long amount, long spent)
+    /// <summary>Refuses the request; <paramref name="spent"/> is <see langword="null"/> when the store was not asked (the
+    /// request alone can cost more than the limit).</summary>
+    private void Refuse(long amount, long? spent)
     {
         _call.BudgetOutcome = DifyBudgetEnforcer.BudgetExceeded;
-        Log.BudgetExceeded(_settings.Logger, _call.AppId, amount / Nano, LimitUsd, spent / Nano, ResetsAt);
+        string max = (amount > _limit ? "more than the limit" : "at most " + (amount / Nano).ToString(CultureInfo.InvariantCulture) + " USD");
+        Log.BudgetExceeded(_settings.Logger, _call.AppId, max, LimitUsd, spent is long known ? (known / Nano).ToString(CultureInfo.InvariantCulture) + " USD" : "not asked", ResetsAt);
         throw new DifyBudgetExceededException(_call.AppId, LimitUsd, ResetsAt,
             $"The budget of app '{_call.AppId}' ({LimitUsd.ToString(CultureInfo.InvariantCulture)} USD per {Period.ToString().ToLowerInvariant()}) has no room for this request " +
-            $"(at most {(amount / Nano).ToString(CultureInfo.InvariantCulture)} USD; {(spent / Nano).ToString(CultureInfo.InvariantCulture)} USD spent or reserved); " +
+            (spent is long used
+                ? $"(at most {(amount / Nano).ToString(CultureInfo.InvariantCulture)} USD; {(used / Nano).ToString(CultureInfo.InvariantCulture)} USD spent or reserved); "
+                : "(it alone can cost more than the limit); ") +
             $"it resets at {ResetsAt.ToString("O", CultureInfo.InvariantCulture)}. Nothing was sent.");
     }
 

@@ -5,8 +5,8 @@ namespace MeaiMetadata;
 /// <summary>The budget messages of the layer's log (event ids 400 and up).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(400, LogLevel.Warning, "Budget refused a request of app '{AppId}': its maximum cost of {ReservedUsd} USD does not fit what is left of {LimitUsd} USD ({SpentUsd} USD spent or reserved this period); it resets at {ResetsAt:O}. Nothing was sent.")]
-    public static partial void BudgetExceeded(ILogger logger, string appId, decimal reservedUsd, decimal limitUsd, decimal spentUsd, DateTimeOffset resetsAt);
+    [LoggerMessage(400, LogLevel.Warning, "Budget refused a request of app '{AppId}': its maximum cost ({ReservedUsd}) does not fit what is left of {LimitUsd} USD (spent or reserved this period: {Spent}); it resets at {ResetsAt:O}. Nothing was sent.")]
+    public static partial void BudgetExceeded(ILogger logger, string appId, string reservedUsd, decimal limitUsd, string spent, DateTimeOffset resetsAt);
 
     [LoggerMessage(401, LogLevel.Warning, "Budget refused a request of app '{AppId}': the model '{Model}' has no price, so its cost cannot be kept within a budget. Add it to DifyMetadata:Prices:{Model} (InputPerMillion, OutputPerMillion), or map the name to a priced model in DifyMetadata:ModelAliases:{Model}. Nothing was sent.")]
     public static partial void BudgetModelUnpriced(ILogger logger, string appId, string model);
