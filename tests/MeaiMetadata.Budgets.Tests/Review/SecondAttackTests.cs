@@ -23,6 +23,9 @@ namespace MeaiMetadata.Budgets.Tests.Review;
 /// <summary>Third reviewer's attacks on the fixes of the second review (caller factory measured once more, messages copied at
 /// estimation, streams reserved at enumeration, layers on both sides of UseFunctionInvocation, pending settlements, PDFs).
 /// Each test asserts the promise, so it FAILS where a hole is left.</summary>
+/// <remarks>Failing when written (holes): A1, A2, A3, A3b, A4, A5, B1, B2, B4, C, D, E1b, E2, F(layerOutside: true).
+/// Passing (attempts that held): B3 (no budget: factory once, no output bound added), E1 (a zero-filled Flate bomb),
+/// F(layerOutside: false).</remarks>
 public sealed class SecondAttackTests(ITestOutputHelper output)
 {
     private const decimal Nano = 1_000_000_000m;
@@ -411,6 +414,30 @@ public sealed class SecondAttackTests(ITestOutputHelper output)
     }
 
     // =====================================================================================================================
+    // F. "A ContinuationToken is a poll (no model request, no reservation) only on the Responses API." A polled background
+    //    response that ends in a tool call makes UseFunctionInvocation() send model requests of its own, under the poll's
+    //    options: with the layer outside the loop nothing reserves or settles them (not even "settled to what it used").
+    // =====================================================================================================================
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ResponsesPoll_ToolLoopAfterIt_ModelRequestsAreBudgeted(bool layerOutside)
+    {
+        string app = Unique("poll-loop");
+        var inner = new BackgroundResponsesClient();
+        var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 0m }); // 0: refuses every model request
+        ChatClientBuilder builder = new(inner);
+        builder = layerOutside ? builder.UseDifyMetadata().UseFunctionInvocation() : builder.UseFunctionInvocation().UseDifyMetadata();
+        IChatClient client = builder.Build(sp);
+
+        var options = new ChatOptions { ModelId = Model, MaxOutputTokens = 100, Tools = [Tick], ContinuationToken = ResponseContinuationToken.FromBytes(new byte[] { 1, 2, 3 }) }.WithDifyAppId(app);
+        Exception? error = await Record.ExceptionAsync(() => client.GetResponseAsync([], options));
+
+        output.WriteLine($"error {error?.GetType().Name}; polls {inner.Polls}; model requests {inner.ModelRequests}; spent {store.SpentOf(Key(app))} nano of a 0 USD budget");
+        Assert.Equal(0, inner.ModelRequests);
+    }
+
+    // =====================================================================================================================
     // Helpers
     // =====================================================================================================================
 
@@ -449,6 +476,44 @@ public sealed class SecondAttackTests(ITestOutputHelper output)
 
         ms.Write("%%EOF\n"u8);
         return ms.ToArray();
+    }
+
+    /// <summary>A Responses API stand-in (it names a ResponsesClient): a poll (a continuation token) returns the finished
+    /// background response, a call to the tool; a request without a token is a model request.</summary>
+    private sealed class BackgroundResponsesClient : IChatClient
+    {
+        private static readonly ResponsesClient s_client = new OpenAIClient(new ApiKeyCredential("k")).GetResponsesClient();
+        private int _polls, _requests;
+
+        public int Polls => Volatile.Read(ref _polls);
+
+        public int ModelRequests => Volatile.Read(ref _requests);
+
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            if (options?.ContinuationToken is not null)
+            {
+                Interlocked.Increment(ref _polls);
+                return Task.FromResult(new ChatResponse(new AIChatMessage(AIChatRole.Assistant, [new FunctionCallContent("c1", "tick")])) { ModelId = Model });
+            }
+
+            Interlocked.Increment(ref _requests);
+            return Task.FromResult(new ChatResponse(new AIChatMessage(AIChatRole.Assistant, "done"))
+            {
+                ModelId = Model,
+                Usage = new() { InputTokenCount = 10, OutputTokenCount = 100 },
+            });
+        }
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public object? GetService(Type serviceType, object? serviceKey = null) =>
+            serviceKey is null && serviceType == typeof(ResponsesClient) ? s_client : null;
+
+        public void Dispose()
+        {
+        }
     }
 
     /// <summary>Waits for a permit (asynchronously) before each request, as a rate limiter does.</summary>
