@@ -37,6 +37,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
+    private readonly bool _layerBelow; // another layer inside keeps the budgets: the one closest to each model request
     private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
@@ -49,6 +50,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
         _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, this);
+        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
@@ -70,6 +72,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
         _settings = Snapshot(options.Get(name), configure);
+        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
         _subscription = options.OnChange((changed, changedName) =>
         {
             if (string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal))
@@ -89,6 +92,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// <summary>Gets the budget store, clock and instruments of this layer (from the pipeline's services).</summary>
     internal DifyBudgetEnforcer Budgets { get; init; } = DifyBudgetEnforcer.Default;
 
+    /// <summary>Gets the budgets this layer keeps: none when another layer is inside it.</summary>
+    private DifyBudgetEnforcer? OwnBudgets => _layerBelow ? null : Budgets;
+
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -97,13 +103,13 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         if (IsCovered(options))
         {
             // An outer layer's call covers this one (it tags and records); a budget is kept here, per request, the closest to it.
-            return Budgets.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
+            return OwnBudgets?.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
                 ? SendAsync(settings, null, inside, GatewayScope.Current, messages, options, cancellationToken)
                 : base.GetResponseAsync(messages, options, cancellationToken);
         }
 
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
-        DifyBudgetCall? budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
+        DifyBudgetCall? budget = OwnBudgets?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
@@ -123,7 +129,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyMetadataSettings settings = _settings;
         if (IsCovered(options))
         {
-            return settings.Budgets is null
+            return settings.Budgets is null || _layerBelow
                 ? base.GetStreamingResponseAsync(messages, options, cancellationToken)
                 : StreamAsync(settings, DifyRequestDecision.Of(options), covered: true, messages, options, cancellationToken);
         }
@@ -152,6 +158,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
         ChatResponse? response = null;
+        bool entered = false;
         try
         {
             if (budget is not null)
@@ -159,16 +166,12 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false); // throws, sending nothing, when it does not fit
             }
 
-            Task<ChatResponse> inner;
-            using (new InnerCall(call))
-            {
-                inner = base.GetResponseAsync(messages, sent, cancellationToken);
-            }
-
-            return response = await inner.ConfigureAwait(false);
+            entered = Enter(call); // for the whole call: the layers it reaches, also after an await, are covered by it
+            return response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
+            Exit(call, entered);
             if (budget is not null)
             {
                 await budget.SettleAsync(response?.Usage, response?.ModelId, completed: response is not null).ConfigureAwait(false);
@@ -191,20 +194,21 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         UsageDetails? usage = null;
         string? model = null;
-        bool completed = false;
+        bool completed = false, entered = false;
         DifyBudgetCall? budget = null;
         GatewayRequest? headers = covered || call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         try
         {
-            budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
+            budget = OwnBudgets?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
             if (budget is not null)
             {
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            entered = !covered && Enter(call); // while the stream runs: the layers it reaches are covered by it
             IAsyncEnumerable<ChatResponseUpdate> updates = covered || (headers is null && GatewayScope.Current is null)
-                ? Open(covered ? null : call, messages, sent, cancellationToken)
-                : GatewayScope.Stream(headers, token => Open(call, messages, sent, token), cancellationToken);
+                ? base.GetStreamingResponseAsync(messages, sent, cancellationToken) // opened here, when enumerated
+                : GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken);
             await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
             {
                 model ??= update.ModelId;
@@ -223,6 +227,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
+            Exit(call, entered);
             if (budget is not null)
             {
                 await budget.SettleAsync(usage, model, completed).ConfigureAwait(false); // at the end, on abandon or failure
@@ -235,11 +240,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
     }
 
-    private IAsyncEnumerable<ChatResponseUpdate> Open(DifyRequestDecision? call, IEnumerable<ChatMessage> messages, ChatOptions? sent, CancellationToken cancellationToken)
+    private static bool Enter(DifyRequestDecision? call)
     {
-        using (new InnerCall(call))
+        call?.EnterInnerCall();
+        return call is not null;
+    }
+
+    private static void Exit(DifyRequestDecision? call, bool entered)
+    {
+        if (entered)
         {
-            return base.GetStreamingResponseAsync(messages, sent, cancellationToken);
+            call!.ExitInnerCall();
         }
     }
 
@@ -297,40 +308,39 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
 
         DifyProviderMapping? mapping = settings.MappingFor(InnerClient, streaming);
-        bool isPoll = options?.ContinuationToken is not null && mapping == DifyProviderMapping.OpenAIResponses; // no model request (other APIs ignore the token)
-        bool tagged = !isPoll && (mapping?.AttachesMetadata(store) ?? store is not false);
+        // A background response poll sends no model request (other APIs than Responses ignore the token); a tool loop that goes
+        // on after it does, so the poll's options are tagged like any others.
+        bool isPoll = options?.ContinuationToken is not null && mapping == DifyProviderMapping.OpenAIResponses;
+        bool tagged = mapping?.AttachesMetadata(store) ?? store is not false;
         Func<IChatClient, object?>? callerFactory = prior is null ? options?.RawRepresentationFactory : prior.CallerFactory;
         var call = new DifyRequestDecision(settings, appId, app.Origin == FromCall, store, tagged, streaming, isPoll, mapping is not null, app.Session, callerFactory, pairs);
         ChatOptions clone = options?.Clone() ?? new ChatOptions();
         sent = clone;
         AdditionalPropertiesDictionary? properties = clone.AdditionalProperties;
         _ = properties?.Remove(DifyMetadataKeys.AppIdProperty);
-        if (!isPoll)
+        clone.RawRepresentationFactory = call.CreateRawOptions;
+        if (tagged && settings.AdditionalPropertiesEnabled)
         {
-            clone.RawRepresentationFactory = call.CreateRawOptions;
-            if (tagged && settings.AdditionalPropertiesEnabled)
+            properties = clone.AdditionalProperties ??= [];
+            properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? Tags(appId, settings.Source) : Merged(pairs, call);
+            if (store is bool value)
             {
-                properties = clone.AdditionalProperties ??= [];
-                properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? Tags(appId, settings.Source) : Merged(pairs, call);
-                if (store is bool value)
-                {
-                    properties[DifyMetadataKeys.StoreProperty] = value ? s_true : s_false;
-                }
+                properties[DifyMetadataKeys.StoreProperty] = value ? s_true : s_false;
             }
-            else if (pairs is not null && (pairs.Remove(DifyMetadataKeys.AppId) | pairs.Remove(DifyMetadataKeys.Source)))
-            {
-                properties![DifyMetadataKeys.MetadataProperty] = pairs.AsReadOnly(); // no channel carries an app the layer did not choose
-            }
+        }
+        else if (pairs is not null && (pairs.Remove(DifyMetadataKeys.AppId) | pairs.Remove(DifyMetadataKeys.Source)))
+        {
+            properties![DifyMetadataKeys.MetadataProperty] = pairs.AsReadOnly(); // no channel carries an app the layer did not choose
+        }
 
-            if (tagged)
-            {
-                Log.Tagged(settings.Logger, appId, app.Origin, store is null ? "unset" : "true");
-            }
-            else
-            {
-                Log.AppNotTagged(settings.Logger, appId, app.Origin, flag is false ? "the caller set store to false"
-                    : "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
-            }
+        if (tagged)
+        {
+            Log.Tagged(settings.Logger, appId, app.Origin, store is null ? "unset" : "true");
+        }
+        else
+        {
+            Log.AppNotTagged(settings.Logger, appId, app.Origin, flag is false ? "the caller set store to false"
+                : "store is unset and the store policy leaves it unset (Chat Completions accepts metadata only with store: true)");
         }
 
         Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, appId);

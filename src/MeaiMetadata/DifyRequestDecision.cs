@@ -18,7 +18,7 @@ public sealed class DifyRequestDecision
 {
     // What the layer decided (set once), then what building the raw options found (set by the factory).
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
-        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, KeptInside = 4096;
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048;
 
     private readonly DifyMetadataSettings _settings;
     private Rare? _rare; // what few calls have: the caller's factory or metadata, a tool invocation, a budget
@@ -83,7 +83,7 @@ public sealed class DifyRequestDecision
 
     /// <summary>Gets the outcome to record, or <see langword="null"/> for a background poll (no model request): a refusal by
     /// the budget, else what building the raw options found, else what the layer decided.</summary>
-    internal string? RecordedOutcome => BudgetOutcome ?? (Has(Poll) ? null
+    internal string? RecordedOutcome => BudgetOutcome ?? (Has(Poll) && !Has(BuiltFlag) ? null
         : Has(Failed) ? DifyMetadataMetrics.TaggingFailed
         : Has(Attached) ? DifyMetadataMetrics.Attached
         : Has(StoreOff) || !Has(Tagged) ? DifyMetadataMetrics.StoreDisabled
@@ -106,12 +106,6 @@ public sealed class DifyRequestDecision
 
     internal bool HasMapping => !Has(NoMapping);
 
-    /// <summary>Gets or sets a value indicating whether a layer inside this call keeps the budget of its requests.</summary>
-    internal bool BudgetKeptInside
-    {
-        get => Has(KeptInside);
-        set => Set(value ? KeptInside : 0);
-    }
 
     /// <summary>Returns the output a budgeted call's raw options may ask for: no more than the budget reserved.</summary>
     internal int? CapOutput(int? requested) =>
@@ -156,7 +150,9 @@ public sealed class DifyRequestDecision
     internal object? CreateRawOptions(IChatClient providerClient)
     {
         Set(BuiltFlag);
-        object? raw = CallerFactory?.Invoke(providerClient);
+        object? raw = _rare is { } rare && Interlocked.Exchange(ref rare.Measured, null) is { } measured
+            ? measured // what a budget measured is what is sent
+            : CallerFactory?.Invoke(providerClient);
         if (Session is { IsEnded: true })
         {
             Set(EndedFlag); // options kept and sent after their session ended: an ended session tags nothing
@@ -197,9 +193,15 @@ public sealed class DifyRequestDecision
 
     private void Set(int flag) => Interlocked.Or(ref _flags, flag);
 
+    /// <summary>Keeps what the caller's factory returned when a budget measured it, for the next request built: the
+    /// request sends what was reserved for.</summary>
+    internal void KeepMeasured(object? raw) => (_rare ??= new()).Measured = raw;
+
     /// <summary>Set before the call is passed on (the budget's part while it reserves), read after.</summary>
     private sealed class Rare
     {
+        public object? Measured;
+
         public Func<IChatClient, object?>? Factory { get; init; }
 
         public Dictionary<string, string>? Pairs { get; init; }

@@ -50,26 +50,27 @@ internal sealed class DifyBudgetEnforcer
     }
 
     /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>. The request then
-    /// sends a copy of <paramref name="messages"/> taken here, so that it sends exactly what was estimated; its output is
-    /// bounded (<see cref="ChatOptions.MaxOutputTokens"/> set when missing) so that the reservation covers what it can cost.</summary>
-    /// <remarks>A <paramref name="covered"/> call (a layer inside another's call, e.g. inside <c>UseFunctionInvocation()</c>
-    /// under an outer layer) keeps the budget for its own request, and the outer call's reservation is released when it
-    /// settles: the budget is kept per model request by the layer closest to it.</remarks>
+    /// sends a copy of <paramref name="messages"/> taken here (the list and each message's contents), so that it sends what
+    /// was estimated; its output is bounded (<see cref="ChatOptions.MaxOutputTokens"/> set when missing) so that the
+    /// reservation covers what it can cost. A background poll reserves nothing and is settled to what the requests made in
+    /// it used (a tool loop that goes on after it), if any.</summary>
+    /// <remarks>Only the innermost layer of a pipeline keeps budgets (the closest to each model request); a
+    /// <paramref name="covered"/> call is one an outer layer tags and records.</remarks>
     public DifyBudgetCall? Begin(
         DifyMetadataSettings settings, DifyRequestDecision? call, ref IEnumerable<ChatMessage> messages, ref ChatOptions? sent, IChatClient inner,
         DifyMetadataChatClient layer, bool covered)
     {
-        if (call is null || call.IsPoll || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget)
+        if (call is null || settings.Budgets is not { } budgets || budgets.For(call.AppId) is not { } budget)
         {
             return null;
         }
 
-        if (covered)
+        messages = [.. messages.Select(static m =>
         {
-            call.BudgetKeptInside = true;
-        }
-
-        messages = [.. messages];
+            ChatMessage copy = m.Clone();
+            copy.Contents = [.. m.Contents];
+            return copy;
+        })];
         if (sent?.MaxOutputTokens is not int maxOutput)
         {
             maxOutput = budgets.DefaultMaxOutputTokens;
@@ -77,15 +78,30 @@ internal sealed class DifyBudgetEnforcer
             sent.MaxOutputTokens = maxOutput;
         }
 
-        // What the caller's own raw options add (tools, a JSON patch, more output, n answers) is measured on one more call of
-        // its factory: the factory is the caller's, and what it returns is sent.
-        (long rawInput, int rawOutput, int answers) = call.CallerFactory is { } factory ? DifyBudgetEstimate.RawOptions(factory(inner)) : (0, 0, 1);
+        // What the caller's own raw options add (tools, input items, a JSON patch, more output, n answers) is measured on what
+        // its factory returns, and that is what the next request built sends.
+        (long rawInput, int rawOutput, int answers) = (0, 0, 1);
+        Exception? failed = null;
+        if (call.CallerFactory is { } factory)
+        {
+            try
+            {
+                object? raw = factory(inner);
+                call.KeepMeasured(raw);
+                (rawInput, rawOutput, answers) = DifyBudgetEstimate.RawOptions(raw);
+            }
+            catch (Exception ex)
+            {
+                failed = ex; // thrown when the call is made, as without the layer
+            }
+        }
+
         maxOutput = Math.Max(maxOutput, rawOutput);
         call.BudgetMaxOutputTokens = maxOutput; // raw options may not ask for more than is reserved
         string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
         long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens) + rawInput;
-        decimal? cost = settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
-        return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost) { IsCovered = covered };
+        decimal? cost = call.IsPoll ? 0m : settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
+        return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost) { IsCovered = covered, Failed = failed };
     }
 
     /// <summary>The budget instruments on one meter.</summary>
@@ -142,6 +158,9 @@ internal sealed class DifyBudgetCall
     /// <summary>Gets a value indicating whether this call is a request inside an outer layer's call (which records it).</summary>
     public bool IsCovered { get; init; }
 
+    /// <summary>Gets what measuring the caller's raw options threw: the call throws it, sending nothing.</summary>
+    public Exception? Failed { get; init; }
+
     /// <summary>Gets when the current period ends (set by <see cref="ReserveAsync"/>).</summary>
     public DateTimeOffset ResetsAt { get; private set; }
 
@@ -150,6 +169,11 @@ internal sealed class DifyBudgetCall
     /// unpriced model. Nothing is sent after a throw.</summary>
     public async ValueTask ReserveAsync(CancellationToken cancellationToken)
     {
+        if (Failed is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(Failed);
+        }
+
         DateTimeOffset now = _enforcer.Time.GetUtcNow().ToUniversalTime();
         (DateTimeOffset start, ResetsAt) = Bounds(now, Period);
         _expiresAt = ResetsAt.AddDays(1);
@@ -217,9 +241,9 @@ internal sealed class DifyBudgetCall
 
         _state = State.Settled;
         long actual = _reserved;
-        if (!IsCovered && _call.BudgetKeptInside)
+        if (_call.IsPoll && !_call.Built)
         {
-            actual = 0; // each request was reserved and settled by the layer inside
+            actual = 0; // a poll that made no model request costs nothing
         }
         else if (usage is { InputTokenCount: not null } or { OutputTokenCount: not null } && usage is not null)
         {

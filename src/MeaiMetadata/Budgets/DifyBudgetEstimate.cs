@@ -40,7 +40,10 @@ internal static class DifyBudgetEstimate
     public const int PerNonText = 50_000;
 
     /// <summary>Inflating a PDF's streams stops here: the estimate is then above every model's context window.</summary>
-    private const long MaxInflatedPdfBytes = 64L << 20;
+    private const long MaxInflatedPdfBytes = 8L << 20;
+
+    /// <summary>At most this many streams of a PDF are inflated: a file of many tiny streams is not read for ever.</summary>
+    private const int MaxPdfStreams = 4096;
 
     public static long InputTokens(IEnumerable<ChatMessage> messages, ChatOptions? options, string model, Func<string, string, int?>? countTokens)
     {
@@ -160,11 +163,12 @@ internal static class DifyBudgetEstimate
                 : new BinaryData(JsonSerializer.SerializeToUtf8Bytes(raw, AIJsonUtilities.DefaultOptions.GetTypeInfo(raw.GetType())));
             using JsonDocument document = JsonDocument.Parse(json);
             int output = 0, answers = 1;
+            long nonText = NonTextItems(document.RootElement);
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
                 foreach (JsonProperty property in document.RootElement.EnumerateObject())
                 {
-                    if (property.Value.TryGetInt32(out int value) && value > 0)
+                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out int value) && value > 0)
                     {
                         switch (property.Name)
                         {
@@ -179,12 +183,41 @@ internal static class DifyBudgetEstimate
                 }
             }
 
-            return (json.ToMemory().Length, output, answers);
+            return (json.ToMemory().Length + nonText, output, answers);
         }
         catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException or JsonException or FormatException)
         {
             return (PerNonText, 0, 1); // cannot be measured: the conservative rule of content that is not text
         }
+    }
+
+    /// <summary>The rule of content that is not text for each image, audio or file item of raw request options (an item by
+    /// URL or file id is only a few bytes of JSON).</summary>
+    private static long NonTextItems(JsonElement element)
+    {
+        long total = 0;
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            foreach (JsonProperty property in element.EnumerateObject())
+            {
+                if (property.NameEquals("type"u8) && property.Value.ValueKind == JsonValueKind.String &&
+                    property.Value.GetString() is "input_image" or "input_file" or "input_audio" or "image_url" or "file")
+                {
+                    total += PerNonText;
+                }
+
+                total += NonTextItems(property.Value);
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement item in element.EnumerateArray())
+            {
+                total += NonTextItems(item);
+            }
+        }
+
+        return total;
     }
 
     /// <summary>Content that is not text: a PDF by its pages, other data by the larger of its bytes and
@@ -239,7 +272,7 @@ internal static class DifyBudgetEstimate
         long pages = PageNames(span, final: true);
         long inflated = 0;
         int at = 0;
-        while (inflated < MaxInflatedPdfBytes)
+        for (int streams = 0; inflated < MaxInflatedPdfBytes && streams < MaxPdfStreams; streams++)
         {
             int found = span[at..].IndexOf("stream"u8);
             if (found < 0)
