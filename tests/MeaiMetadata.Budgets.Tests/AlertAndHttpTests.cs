@@ -88,4 +88,47 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
             await web.StopAsync();
         }
     }
+
+    [Fact]
+    public async Task UseDifyBudgetProblemDetails_StoreUnreachable_Answers503_ShortRetryAfter_NoStoreDetails()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddDifyMetadata(o =>
+        {
+            o.Budgets.Default = new DifyBudget { LimitUsd = 5m, Period = DifyBudgetPeriod.Day };
+            o.Budgets.OnStoreFailure = DifyBudgetStoreFailure.Refuse;
+        });
+        builder.Services.AddSingleton<IDifyBudgetStore>(new UnreachableStore());
+        builder.Services.AddChatClient(new CountingChatClient()).UseDifyMetadata();
+        await using WebApplication web = builder.Build();
+        web.UseDifyBudgetProblemDetails();
+        web.MapGet("/chat", async (IChatClient chat) => (await chat.GetResponseAsync("hello", new ChatOptions { ModelId = "gpt-4o-mini", MaxOutputTokens = 10 }.WithDifyAppId("app-8"))).Text);
+        await web.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(web.Urls.First()) };
+            HttpResponseMessage response = await http.GetAsync(new Uri("/chat", UriKind.Relative));
+            string text = await response.Content.ReadAsStringAsync();
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+            using JsonDocument body = JsonDocument.Parse(text);
+            Assert.Equal("app-8", body.RootElement.GetProperty("appId").GetString());
+            Assert.DoesNotContain("10.1.2.3:6379", text, StringComparison.Ordinal); // nothing of the store reaches the caller
+        }
+        finally
+        {
+            await web.StopAsync();
+        }
+    }
+
+    private sealed class UnreachableStore : IDifyBudgetStore
+    {
+        public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+            throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
+
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
+            throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
+    }
 }

@@ -52,8 +52,8 @@ internal sealed class DifyBudgetEnforcer
     /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>. The request then
     /// sends a copy of <paramref name="messages"/> taken here (the list and each message's contents), so that it sends what
     /// was estimated; its output is bounded (<see cref="ChatOptions.MaxOutputTokens"/> set when missing) so that the
-    /// reservation covers what it can cost. A background poll reserves nothing and is settled to what the requests made in
-    /// it used (a tool loop that goes on after it), if any.</summary>
+    /// reservation covers what it can cost. A background poll reserves nothing (with tools, as a request: a tool loop can go
+    /// on after it) and is settled to what the requests made in it used, if any.</summary>
     /// <remarks>Only the innermost layer of a pipeline keeps budgets (the closest to each model request); a
     /// <paramref name="covered"/> call is one an outer layer tags and records.</remarks>
     public DifyBudgetCall? Begin(
@@ -100,7 +100,8 @@ internal sealed class DifyBudgetEnforcer
         call.BudgetMaxOutputTokens = maxOutput; // raw options may not ask for more than is reserved
         string model = sent.ModelId ?? layer.DefaultModelId() ?? string.Empty;
         long input = DifyBudgetEstimate.InputTokens(messages, sent, model, budgets.CountTokens) + rawInput;
-        decimal? cost = call.IsPoll ? 0m : settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
+        // A poll reserves nothing, unless tools let a tool loop go on after it with model requests of its own.
+        decimal? cost = call.IsPoll && sent.Tools is not { Count: > 0 } ? 0m : settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
         return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost) { IsCovered = covered, Failed = failed };
     }
 
