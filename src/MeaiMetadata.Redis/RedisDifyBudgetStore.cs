@@ -9,7 +9,8 @@ namespace MeaiMetadata.Redis;
 /// <remarks>Garnet runs scripts only with <c>--lua</c>, and atomically only with <c>--lua-transaction-mode</c>.</remarks>
 internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable, IDisposable
 {
-    // KEYS[1] spend; ARGV amount, limit, expiry (unix seconds). Returns {1|0, spend}.
+    // KEYS[1] spend, KEYS[2] its twin (the app's other kind of period); ARGV amount, limit, expiry, twin expiry (unix
+    // seconds). Returns {1|0, spend}.
     internal const string ReserveScript = """
         local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
         local amount = tonumber(ARGV[1])
@@ -18,15 +19,20 @@ internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable,
         end
         spent = redis.call('INCRBY', KEYS[1], amount)
         redis.call('EXPIREAT', KEYS[1], ARGV[3])
+        redis.call('INCRBY', KEYS[2], amount)
+        redis.call('EXPIREAT', KEYS[2], ARGV[4])
         return {1, spent}
         """;
 
-    // KEYS[1] spend, KEYS[2..] alert markers; ARGV delta, expiry, thresholds (one per marker). Returns {spend, claimed...}.
+    // KEYS[1] spend, KEYS[2] its twin, KEYS[3..] alert markers; ARGV delta, expiry, twin expiry, thresholds (one per
+    // marker). Returns {spend, claimed...}.
     internal const string SettleScript = """
         local spent = redis.call('INCRBY', KEYS[1], ARGV[1])
         redis.call('EXPIREAT', KEYS[1], ARGV[2])
+        redis.call('INCRBY', KEYS[2], ARGV[1])
+        redis.call('EXPIREAT', KEYS[2], ARGV[3])
         local result = {spent}
-        for i = 2, #KEYS do
+        for i = 3, #KEYS do
           if spent >= tonumber(ARGV[i + 1]) and redis.call('SETNX', KEYS[i], '1') == 1 then
             redis.call('EXPIREAT', KEYS[i], ARGV[2])
             result[#result + 1] = tonumber(ARGV[i + 1])
@@ -55,25 +61,27 @@ internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable,
         _owned = true;
     }
 
-    public async ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
     {
         IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
-        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReserveScript, [key], [amount, limit, expiresAt.ToUnixTimeSeconds()]).ConfigureAwait(false))!;
+        (RedisKey twin, long twinExpiry) = Twin(key);
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(
+            ReserveScript, [key.Name, twin], [amount, limit, key.ExpiresAt.ToUnixTimeSeconds(), twinExpiry]).ConfigureAwait(false))!;
         return new DifyBudgetReserveResult((long)result[0] == 1, (long)result[1]);
     }
 
-    public async ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken)
+    public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
     {
         IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
-        var keys = new RedisKey[alertAt.Length + 1];
-        var values = new RedisValue[alertAt.Length + 2];
-        keys[0] = key;
-        values[0] = delta;
-        values[1] = expiresAt.ToUnixTimeSeconds();
+        (RedisKey twin, long twinExpiry) = Twin(key);
+        var keys = new RedisKey[alertAt.Length + 2];
+        var values = new RedisValue[alertAt.Length + 3];
+        (keys[0], keys[1]) = (key.Name, twin);
+        (values[0], values[1], values[2]) = (delta, key.ExpiresAt.ToUnixTimeSeconds(), twinExpiry);
         for (int i = 0; i < alertAt.Length; i++)
         {
-            keys[i + 1] = key + ":alert:" + alertAt[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
-            values[i + 2] = alertAt[i];
+            keys[i + 2] = key.Name + ":alert:" + alertAt[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
+            values[i + 3] = alertAt[i];
         }
 
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(SettleScript, keys, values).ConfigureAwait(false))!;
@@ -85,6 +93,10 @@ internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable,
 
         return new DifyBudgetSettleResult((long)result[0], claimed);
     }
+
+    /// <summary>The twin key, or a key of its own that only this key's operations touch (a key without a twin, in tests).</summary>
+    private static (RedisKey Twin, long Expiry) Twin(DifyBudgetKey key) =>
+        key.Twin is { } twin ? (twin, key.TwinExpiresAt.ToUnixTimeSeconds()) : (key.Name + ":twin", key.ExpiresAt.ToUnixTimeSeconds());
 
     /// <summary>Returns the spend under <paramref name="key"/> (tests, the demo).</summary>
     internal async Task<long> SpentOfAsync(string key)

@@ -125,10 +125,10 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
 
     private sealed class UnreachableStore : IDifyBudgetStore
     {
-        public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
             throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
     }
 }

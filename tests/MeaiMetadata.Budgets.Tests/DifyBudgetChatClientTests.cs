@@ -298,13 +298,13 @@ public sealed class DifyBudgetChatClientTests
     {
         public InMemoryDifyBudgetStore Inner { get; } = new();
 
-        public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+        public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
         {
             reservations.Add(amount);
-            return Inner.ReserveAsync(key, amount, limit, expiresAt, cancellationToken);
+            return Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
-            Inner.SettleAsync(key, delta, expiresAt, alertAt, cancellationToken);
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+            Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

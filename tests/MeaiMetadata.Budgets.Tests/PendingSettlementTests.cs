@@ -126,16 +126,16 @@ public sealed class PendingSettlementTests
 
         public TimeSpan Delay { get; set; }
 
-        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
         {
             await Wait();
-            return FailReserves ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, expiresAt, cancellationToken);
+            return FailReserves ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
         {
             await Wait();
-            return FailSettles ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, expiresAt, alertAt, cancellationToken);
+            return FailSettles ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);
         }
 
         private Task Wait() => Delay > TimeSpan.Zero ? Task.Delay(Delay) : Task.CompletedTask;

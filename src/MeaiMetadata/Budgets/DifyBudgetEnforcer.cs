@@ -126,8 +126,7 @@ internal sealed class DifyBudgetCall
     private readonly string _model;
     private readonly decimal? _maxCost;
     private readonly long _limit;
-    private string? _key;
-    private DateTimeOffset _expiresAt;
+    private DifyBudgetKey _key;
     private long _reserved;
     private State _state;
 
@@ -177,8 +176,9 @@ internal sealed class DifyBudgetCall
 
         DateTimeOffset now = _enforcer.Time.GetUtcNow().ToUniversalTime();
         (DateTimeOffset start, ResetsAt) = Bounds(now, Period);
-        _expiresAt = ResetsAt.AddDays(1);
-        _key = KeyOf(_call.AppId, Period, start);
+        DifyBudgetPeriod other = Period == DifyBudgetPeriod.Day ? DifyBudgetPeriod.Month : DifyBudgetPeriod.Day;
+        (DateTimeOffset otherStart, DateTimeOffset otherEnd) = Bounds(now, other);
+        _key = new(KeyOf(_call.AppId, Period, start), ResetsAt.AddDays(1), KeyOf(_call.AppId, other, otherStart), otherEnd.AddDays(1));
         ILogger logger = _settings.Logger;
         if (_maxCost is not decimal maxCost)
         {
@@ -199,7 +199,7 @@ internal sealed class DifyBudgetCall
         try
         {
             await FlushPendingAsync(cancellationToken).ConfigureAwait(false); // what failed settlements of the key left in process
-            result = await _enforcer.Store.ReserveAsync(_key, amount, _limit, _expiresAt, cancellationToken).ConfigureAwait(false);
+            result = await _enforcer.Store.ReserveAsync(_key, amount, _limit, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -329,17 +329,17 @@ internal sealed class DifyBudgetCall
 
     /// <summary>Takes the key's pending amount out, atomically: a concurrent call of the key finds none of it (lock-free when none).</summary>
     private long TakePending() =>
-        _enforcer.Pending.TryGetValue(_key!, out _) && _enforcer.Pending.TryRemove(_key!, out long pending) ? pending : 0;
+        _enforcer.Pending.TryGetValue(_key.Name, out _) && _enforcer.Pending.TryRemove(_key.Name, out long pending) ? pending : 0;
 
     private void KeepPending(long amount) =>
-        _enforcer.Pending.AddOrUpdate(_key!, static (_, add) => add, static (_, kept, add) => kept + add, amount);
+        _enforcer.Pending.AddOrUpdate(_key.Name, static (_, add) => add, static (_, kept, add) => kept + add, amount);
 
     private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
 
     /// <summary>Adds <paramref name="delta"/> to the store and raises the alerts it claimed.</summary>
     private async ValueTask SettleInStoreAsync(long delta, long[] alertAt, CancellationToken cancellationToken)
     {
-        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key!, delta, _expiresAt, alertAt, cancellationToken).ConfigureAwait(false);
+        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key, delta, alertAt, cancellationToken).ConfigureAwait(false);
         foreach (long claimed in result.Claimed)
         {
             Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);

@@ -4,16 +4,21 @@ namespace MeaiMetadata.Budgets;
 /// operation is atomic; an implementation is one round trip per operation.</summary>
 internal interface IDifyBudgetStore
 {
-    /// <summary>Adds <paramref name="amount"/> to the spend under <paramref name="key"/> if the sum stays within
-    /// <paramref name="limit"/>; the key lives until <paramref name="expiresAt"/>.</summary>
-    ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken);
+    /// <summary>Adds <paramref name="amount"/> to the spend under <paramref name="key"/> (and its twin) if the sum stays within
+    /// <paramref name="limit"/>.</summary>
+    ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken);
 
     /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation, negative returns what was not spent; plus
     /// what settlements that failed kept pending in process) to the spend under <paramref name="key"/>, then claims each alert
     /// threshold (nano-dollars) the spend has reached that no instance claimed before in this period; returns the spend and
     /// the thresholds this call claimed.</summary>
-    ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken);
+    ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken);
 }
+
+/// <summary>The store key of an app's period and when it expires, with its twin: the same app's spend in the other kind of
+/// period (its month for a day, its day for a month), kept by the same operations, so that a budget whose <c>Period</c>
+/// changes finds the spend already made.</summary>
+internal readonly record struct DifyBudgetKey(string Name, DateTimeOffset ExpiresAt, string? Twin = null, DateTimeOffset TwinExpiresAt = default);
 
 /// <summary>What a reservation found: whether it fitted, and the spend after it (or as it was when it did not fit).</summary>
 internal readonly record struct DifyBudgetReserveResult(bool Reserved, long Spent);
@@ -30,31 +35,30 @@ internal sealed class InMemoryDifyBudgetStore(TimeProvider? timeProvider = null)
 
     public static InMemoryDifyBudgetStore Shared { get; } = new();
 
-    public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
     {
         lock (_spend)
         {
-            long spent = Current(key);
+            long spent = Current(key.Name);
             if (spent + amount > limit)
             {
                 return new(new DifyBudgetReserveResult(false, spent));
             }
 
-            _spend[key] = (spent + amount, expiresAt);
+            Add(key, amount);
             return new(new DifyBudgetReserveResult(true, spent + amount));
         }
     }
 
-    public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken)
+    public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
     {
         lock (_spend)
         {
-            long spent = Current(key) + delta;
-            _spend[key] = (spent, expiresAt);
+            long spent = Add(key, delta);
             List<long>? claimed = null;
             foreach (long threshold in alertAt)
             {
-                if (spent >= threshold && _alerts.TryAdd($"{key}:alert:{threshold}", expiresAt))
+                if (spent >= threshold && _alerts.TryAdd($"{key.Name}:alert:{threshold}", key.ExpiresAt))
                 {
                     (claimed ??= []).Add(threshold);
                 }
@@ -76,6 +80,18 @@ internal sealed class InMemoryDifyBudgetStore(TimeProvider? timeProvider = null)
         {
             return Current(key);
         }
+    }
+
+    private long Add(DifyBudgetKey key, long amount)
+    {
+        if (key.Twin is { } twin)
+        {
+            _spend[twin] = (Current(twin) + amount, key.TwinExpiresAt);
+        }
+
+        long spent = Current(key.Name) + amount;
+        _spend[key.Name] = (spent, key.ExpiresAt);
+        return spent;
     }
 
     private long Current(string key) => _spend.TryGetValue(key, out var entry) && entry.ExpiresAt > _time.GetUtcNow() ? entry.Spent : 0;

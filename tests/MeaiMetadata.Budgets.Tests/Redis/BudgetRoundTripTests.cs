@@ -207,13 +207,13 @@ public sealed class BudgetRoundTripTests(GarnetFixture garnet, ITestOutputHelper
     {
         private readonly RedisDifyBudgetStore _store = new(connection);
 
-        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
         {
-            _ = await connection.GetDatabase().StringGetAsync(key);
-            return await _store.ReserveAsync(key, amount, limit, expiresAt, cancellationToken);
+            _ = await connection.GetDatabase().StringGetAsync(key.Name);
+            return await _store.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
-            _store.SettleAsync(key, delta, expiresAt, alertAt, cancellationToken);
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+            _store.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

@@ -32,18 +32,21 @@ public sealed class RedisDifyBudgetStoreTests(GarnetFixture garnet, ITestOutputH
         await using var b = new RedisDifyBudgetStore(configuration); // another instance, another connection
         string key = NewKey();
 
-        Assert.Equal(new DifyBudgetReserveResult(true, 60), await a.ReserveAsync(key, 60, 100, Expiry, default));
-        Assert.Equal(new DifyBudgetReserveResult(false, 60), await b.ReserveAsync(key, 50, 100, Expiry, default));
-        DifyBudgetSettleResult settled = await a.SettleAsync(key, -20, Expiry, [50, 80], default); // actual 40 of 60
+        Assert.Equal(new DifyBudgetReserveResult(true, 60), await a.ReserveAsync(Twinned(key), 60, 100, default));
+        Assert.Equal(new DifyBudgetReserveResult(false, 60), await b.ReserveAsync(Twinned(key), 50, 100, default));
+        DifyBudgetSettleResult settled = await a.SettleAsync(Twinned(key), -20, [50, 80], default); // actual 40 of 60
         Assert.Equal(40, settled.Spent);
         Assert.Empty(settled.Claimed);
-        Assert.Equal(new DifyBudgetReserveResult(true, 90), await b.ReserveAsync(key, 50, 100, Expiry, default));
-        DifyBudgetSettleResult first = await b.SettleAsync(key, 0, Expiry, [50, 80], default);
-        DifyBudgetSettleResult again = await a.SettleAsync(key, 0, Expiry, [50, 80], default);
+        Assert.Equal(new DifyBudgetReserveResult(true, 90), await b.ReserveAsync(Twinned(key), 50, 100, default));
+        DifyBudgetSettleResult first = await b.SettleAsync(Twinned(key), 0, [50, 80], default);
+        DifyBudgetSettleResult again = await a.SettleAsync(Twinned(key), 0, [50, 80], default);
         Assert.Equal([50L, 80L], first.Claimed);
         Assert.Empty(again.Claimed); // once per app, period and threshold across instances
         Assert.Equal(90, await a.SpentOfAsync(key));
+        Assert.Equal(90, await a.SpentOfAsync(key + ":twin")); // the twin (the other kind of period) is kept by the same operations
     }
+
+    private static DifyBudgetKey Twinned(string key) => new(key, Expiry, key + ":twin", Expiry);
 
     private async Task ConcurrentReservationsNeverPassTheLimit(string configuration)
     {
@@ -52,7 +55,7 @@ public sealed class RedisDifyBudgetStoreTests(GarnetFixture garnet, ITestOutputH
         try
         {
             DifyBudgetReserveResult[] results = await Task.WhenAll(Enumerable.Range(0, 400).Select(i =>
-                stores[i % 4].ReserveAsync(key, 7, 700, Expiry, default).AsTask()));
+                stores[i % 4].ReserveAsync(Twinned(key), 7, 700, default).AsTask()));
             int reserved = results.Count(r => r.Reserved);
             output.WriteLine($"{configuration.Split(',')[0]}: 400 concurrent reservations of 7 against 700 on 4 connections: {reserved} reserved, spend {await stores[0].SpentOfAsync(key)}");
             Assert.Equal(100, reserved);
@@ -66,7 +69,7 @@ public sealed class RedisDifyBudgetStoreTests(GarnetFixture garnet, ITestOutputH
 
             await using var fresh = new RedisDifyBudgetStore(configuration);
             Assert.Equal(700, await fresh.SpentOfAsync(key));
-            Assert.False((await fresh.ReserveAsync(key, 1, 700, Expiry, default)).Reserved);
+            Assert.False((await fresh.ReserveAsync(Twinned(key), 1, 700, default)).Reserved);
         }
         finally
         {

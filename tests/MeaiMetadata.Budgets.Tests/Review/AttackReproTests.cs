@@ -858,6 +858,41 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         sb.Append("trailer<</Root 1 0 R>>\n%%EOF\n");
         return Encoding.ASCII.GetBytes(sb.ToString());
     }
+    // 11. A configuration reload that changes an app's Period must not forget the spend already made: every operation also
+    //     keeps the app's other kind of period (its month for a day), so a Day budget switched to Month finds today's spend.
+    [Theory]
+    [InlineData("Day", "Month")]
+    [InlineData("Month", "Day")]
+    public async Task Reload_PeriodSwitched_KeepsTheSpendAlreadyMade(string before, string after)
+    {
+        string app = Unique("reload");
+        decimal perCall = Cost(DifyBudgetEstimate.InputTokens([new AIChatMessage(AIChatRole.User, "hello")], null, Model, null), 100);
+        var settings = new Dictionary<string, string?>
+        {
+            [$"Budgets:Apps:{app}:LimitUsd"] = (3 * perCall).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [$"Budgets:Apps:{app}:Period"] = before,
+        };
+        var configuration = (Microsoft.Extensions.Configuration.IConfigurationRoot)Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), settings).Build();
+        ServiceProvider sp = new ServiceCollection().AddDifyMetadata(configuration).BuildServiceProvider();
+        var inner = new CountingChatClient { Usage = null };
+        IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(sp);
+        ChatOptions Options() => new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app);
+        for (int i = 0; i < 2; i++)
+        {
+            await TryAsync(() => client.GetResponseAsync("hello", Options()));
+        }
+
+        configuration[$"Budgets:Apps:{app}:Period"] = after; // the same limit, now for the other kind of period
+        configuration.Reload();
+        for (int i = 0; i < 4; i++)
+        {
+            await TryAsync(() => client.GetResponseAsync("hello", Options()));
+        }
+
+        output.WriteLine($"sent in all, {before} then {after}: {inner.Calls} (limit worth 3)");
+        Assert.Equal(3, inner.Calls); // 2 before the switch, 1 after: today is in this month, and this month holds today
+    }
+
 
     /// <summary>A store that fails its operations on demand, over an in-memory store.</summary>
     private sealed class FlakyStore : IDifyBudgetStore
@@ -867,11 +902,11 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         public volatile bool FailReserves;
         public volatile bool FailSettles;
 
-        public ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
-            FailReserves ? throw new TimeoutException("store down") : Inner.ReserveAsync(key, amount, limit, expiresAt, cancellationToken);
+        public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
+            FailReserves ? throw new TimeoutException("store down") : Inner.ReserveAsync(key, amount, limit, cancellationToken);
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
-            FailSettles ? throw new TimeoutException("store down") : Inner.SettleAsync(key, delta, expiresAt, alertAt, cancellationToken);
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+            FailSettles ? throw new TimeoutException("store down") : Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 
     /// <summary>Streams usage in two parts: input at the start, output at the end; 1,000 output tokens per text update.</summary>

@@ -536,13 +536,13 @@ public sealed class SecondAttackTests(ITestOutputHelper output)
     {
         public InMemoryDifyBudgetStore Inner { get; } = new();
 
-        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(string key, long amount, long limit, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
         {
             await Task.Delay(delay, cancellationToken);
-            return await Inner.ReserveAsync(key, amount, limit, expiresAt, cancellationToken);
+            return await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(string key, long delta, DateTimeOffset expiresAt, long[] alertAt, CancellationToken cancellationToken) =>
-            Inner.SettleAsync(key, delta, expiresAt, alertAt, cancellationToken);
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+            Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }
