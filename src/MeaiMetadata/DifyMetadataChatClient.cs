@@ -37,7 +37,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
-    private readonly bool _layerBelow; // another layer inside keeps the budgets: the one closest to each model request
+    private readonly bool _layerBelow; // another layer is inside: a call it covers keeps its budget there, not here
     private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
@@ -92,8 +92,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// <summary>Gets the budget store, clock and instruments of this layer (from the pipeline's services).</summary>
     internal DifyBudgetEnforcer Budgets { get; init; } = DifyBudgetEnforcer.Default;
 
-    /// <summary>Gets the budgets this layer keeps: none when another layer is inside it.</summary>
-    private DifyBudgetEnforcer? OwnBudgets => _layerBelow ? null : Budgets;
+    /// <summary>Gets the budgets this layer keeps for a call an outer layer covers: none when another layer is inside it (the
+    /// innermost layer keeps the budget of each request, and the outer call releases its reservation of the same key).</summary>
+    private DifyBudgetEnforcer? CoveredBudgets => _layerBelow ? null : Budgets;
 
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
@@ -103,13 +104,13 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         if (IsCovered(options))
         {
             // An outer layer's call covers this one (it tags and records); a budget is kept here, per request, the closest to it.
-            return OwnBudgets?.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
+            return CoveredBudgets?.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
                 ? SendAsync(settings, null, inside, GatewayScope.Current, messages, options, cancellationToken)
                 : base.GetResponseAsync(messages, options, cancellationToken);
         }
 
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
-        DifyBudgetCall? budget = OwnBudgets?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
+        DifyBudgetCall? budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
@@ -199,7 +200,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         GatewayRequest? headers = covered || call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         try
         {
-            budget = OwnBudgets?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
+            budget = (covered ? CoveredBudgets : Budgets)?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
             if (budget is not null)
             {
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);

@@ -197,10 +197,19 @@ public sealed class DifyRequestDecision
     /// request sends what was reserved for.</summary>
     internal void KeepMeasured(object? raw) => (_rare ??= new()).Measured = raw;
 
+    /// <summary>Notes that a layer inside this call reserved and settled one of its requests on <paramref name="key"/> of
+    /// <paramref name="store"/>: the call's own reservation of that key is then released.</summary>
+    internal void KeptInside(object store, string key) => (_rare ??= new()).Inside = (store, key);
+
+    /// <summary>Returns whether a layer inside kept the budget of this call's requests on <paramref name="key"/> of <paramref name="store"/>.</summary>
+    internal bool IsKeptInside(object store, string key) => _rare?.Inside is var (kept, name) && ReferenceEquals(kept, store) && name == key;
+
     /// <summary>Set before the call is passed on (the budget's part while it reserves), read after.</summary>
     private sealed class Rare
     {
         public object? Measured;
+
+        public (object Store, string Key)? Inside { get; set; }
 
         public Func<IChatClient, object?>? Factory { get; init; }
 

@@ -224,6 +224,11 @@ internal sealed class DifyBudgetCall
             Refuse(amount, result.Spent);
         }
 
+        if (IsCovered)
+        {
+            _call.KeptInside(_enforcer.Store, _key.Name); // the outer call releases its reservation of the same key
+        }
+
         _reserved = amount;
         _state = State.Reserved;
     }
@@ -242,9 +247,9 @@ internal sealed class DifyBudgetCall
 
         _state = State.Settled;
         long actual = _reserved;
-        if (_call.IsPoll && !_call.Built)
+        if ((_call.IsPoll && !_call.Built) || (!IsCovered && _call.IsKeptInside(_enforcer.Store, _key.Name)))
         {
-            actual = 0; // a poll that made no model request costs nothing
+            actual = 0; // a poll that made no model request costs nothing; requests a layer inside kept were charged there
         }
         else if (usage is { InputTokenCount: not null } or { OutputTokenCount: not null } && usage is not null)
         {
@@ -302,7 +307,12 @@ internal sealed class DifyBudgetCall
 
     /// <summary>The store key of an app's period; the braces keep an app's keys in one Redis Cluster hash slot.</summary>
     internal static string KeyOf(string appId, DifyBudgetPeriod period, DateTimeOffset start) =>
-        "dify:budget:{" + appId + "}:" + (period == DifyBudgetPeriod.Day ? start.ToString("'d'yyyyMMdd", CultureInfo.InvariantCulture) : start.ToString("'m'yyyyMM", CultureInfo.InvariantCulture));
+        "dify:budget:{" + HashTag(appId) + "}:" + (period == DifyBudgetPeriod.Day ? start.ToString("'d'yyyyMMdd", CultureInfo.InvariantCulture) : start.ToString("'m'yyyyMM", CultureInfo.InvariantCulture));
+
+    /// <summary>The app id inside the key's braces: <c>%</c>, <c>{</c> and <c>}</c> percent-encoded, so that no id ends the hash
+    /// tag early (an id starting with <c>}</c> would make an empty tag, and split an app's keys across cluster slots).</summary>
+    private static string HashTag(string appId) =>
+        appId.AsSpan().IndexOfAny("%{}") < 0 ? appId : appId.Replace("%", "%25", StringComparison.Ordinal).Replace("{", "%7B", StringComparison.Ordinal).Replace("}", "%7D", StringComparison.Ordinal);
 
     internal static long ToNano(decimal usd) => usd <= 0 ? 0 : (long)Math.Ceiling(usd * Nano);
 

@@ -142,22 +142,6 @@ public sealed class SecondAttackTests(ITestOutputHelper output)
         Assert.Equal(NanoCost(5, 3), spent);
     }
 
-    // A4. Two layers stacked directly hold two reservations for one request while it is in flight: a request that fits
-    //     what is left is refused (the budget ends up to two reservations short of its limit, not one).
-    [Fact]
-    public async Task TwoStackedLayers_RequestThatFits_IsNotRefused()
-    {
-        string app = Unique("two-direct");
-        var inner = new CountingChatClient { Usage = null }; // charged at the reservation
-        long reservation = NanoCost(DifyBudgetEstimate.InputTokens([new AIChatMessage(AIChatRole.User, "hello")], null, Model, null), 100);
-        var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = (reservation * 3 / 2) / Nano }); // room for one
-        IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().UseDifyMetadata().Build(sp);
-
-        Exception? refused = await Record.ExceptionAsync(() => client.GetResponseAsync("hello", new ChatOptions { ModelId = Model, MaxOutputTokens = 100 }.WithDifyAppId(app)));
-        output.WriteLine($"refused: {refused?.GetType().Name ?? "no"}; sent {inner.Calls}; spent {store.SpentOf(Key(app))} of {(reservation * 3 / 2)}");
-        Assert.Null(refused);
-    }
-
     // =====================================================================================================================
     // B. The caller's RawRepresentationFactory is called once to measure and again to send: what it returns the second time
     //    is sent, not what was measured.

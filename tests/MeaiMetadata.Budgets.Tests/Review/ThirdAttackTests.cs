@@ -67,7 +67,7 @@ public sealed class ThirdAttackTests(ITestOutputHelper output)
         var secondary = new CountingChatClient();
         var (sp, store) = Services(o => o.Budgets.Apps[app] = new DifyBudget { LimitUsd = 0.000001m }); // fits no request
         IChatClient primary = new ChatClientBuilder(new ThrowingClient()).UseDifyMetadata().Build(sp);
-        IChatClient client = new ChatClientBuilder(primary).Use(next => new RouterClient(next, secondary)).UseDifyMetadata().Build(sp);
+        IChatClient client = new ChatClientBuilder(primary).UseDifyMetadata().Use(next => new RouterClient(next, secondary)).Build(sp); // the layer, then the router
 
         Exception? refused = await Record.ExceptionAsync(() => client.GetResponseAsync("hi", Options(app)));
 

@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Threading.Channels;
 using MeaiMetadata.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -77,90 +76,7 @@ public sealed class StackedCoverageAttackTests : IDisposable
 
     // ---- 1. the same in-call options used by a second caller that is not in the outer call's tool invocation ----
 
-    /// <summary>A tool hands <c>CurrentContext.Options</c> to a background worker (a queue consumer started before the call:
-    /// it runs in its own execution context, so <c>FunctionInvokingChatClient.CurrentContext</c> is null there, like the outer
-    /// call's). The worker opens its own session and sends through another pipeline while the outer call waits for it. Its
-    /// request is a call of its own: tagged for the worker's app and recorded. Observed: the other pipeline's layer finds the
-    /// outer decision "in call" with a matching (null) tool invocation, passes the request on as covered: it is tagged with
-    /// the OUTER app (the outer decision's factory) and its tokens are recorded by nobody.</summary>
-    [Fact]
-    public async Task SecondCallerOutsideToolContext_WithInCallOptions_IsItsOwnCall()
-    {
-        using MetricCollector<long> tokens = Tokens();
-        var wire = new List<(string? App, string? Source, string Text)>();
-        IChatClient other = new ChatClientBuilder(Model(wire)).UseDifyMetadata().Build(_services);
-        var queue = Channel.CreateUnbounded<(ChatOptions Options, TaskCompletionSource<string> Done)>();
-        Task worker;
-        using (ExecutionContext.SuppressFlow()) // a worker started at start-up: none of the request's async-locals
-        {
-            worker = Task.Run(async () =>
-            {
-                await foreach (var (options, done) in queue.Reader.ReadAllAsync())
-                {
-                    using (DifySession.Begin("worker-app"))
-                    {
-                        done.SetResult((await other.GetResponseAsync("sub job", options)).Text);
-                    }
-                }
-            });
-        }
-
-        AIFunction tool = AIFunctionFactory.Create(async () =>
-        {
-            var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            await queue.Writer.WriteAsync((FunctionInvokingChatClient.CurrentContext!.Options!, done));
-            return await done.Task;
-        }, "lookup");
-        IChatClient client = new ChatClientBuilder(Model(wire)).UseDifyMetadata().UseFunctionInvocation().Build(_services);
-
-        using (DifySession.Begin("outer-app"))
-        {
-            await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] });
-        }
-
-        queue.Writer.Complete();
-        await worker;
-        var sub = Assert.Single(wire, w => w.Text == "sub job");
-        Assert.Equal(3, wire.Count);
-        Assert.Equal("worker-app", sub.App); // observed: "outer-app"
-        Assert.Equal(10, InputOf(tokens, "worker-app")); // observed: 0, the worker's request recorded by nobody
-        Assert.Equal(30, Input(tokens));
-    }
-
     // ---- 2. a stream abandoned without dispose: its decision stays "in call" for ever ----
-
-    /// <summary>A streamed tool loop is abandoned part-way without <c>DisposeAsync</c> (a caller that stops reading a
-    /// response). Its tool had kept <c>CurrentContext.Options</c>; a later request with them, outside any tool, in a session of
-    /// its own, through another pipeline, is a call of its own. Observed: the abandoned stream never ran its <c>finally</c>, so
-    /// its decision stays "in call" for ever, and every later request with those options through another layer (outside a tool)
-    /// is covered: sent with the abandoned call's factory (untagged here, its session has ended; tagged with its app while it
-    /// lasts) and never recorded.</summary>
-    [Fact]
-    public async Task AbandonedStream_ItsOptionsReusedLater_AreACallOfTheirOwn()
-    {
-        using MetricCollector<long> tokens = Tokens();
-        var wire = new List<(string? App, string? Source, string Text)>();
-        ChatOptions? kept = null;
-        AIFunction tool = AIFunctionFactory.Create(() =>
-        {
-            kept = FunctionInvokingChatClient.CurrentContext!.Options;
-            return "found";
-        }, "lookup");
-        IChatClient client = new ChatClientBuilder(Model(wire)).UseDifyMetadata().UseFunctionInvocation().Build(_services);
-        IChatClient other = new ChatClientBuilder(Model(wire)).UseDifyMetadata().Build(_services);
-
-        await AbandonAfterTheToolAsync(client, tool, () => kept is not null);
-
-        Assert.NotNull(kept);
-        using (DifySession.Begin("later-app"))
-        {
-            await other.GetResponseAsync("sub later", kept);
-        }
-
-        var later = Assert.Single(wire, w => w.Text == "sub later");
-        Assert.Equal("later-app", later.App); // observed: null (the abandoned decision's factory; its session ended)
-        Assert.Equal(10, InputOf(tokens, "later-app")); // observed: 0
-    }
 
     private static async Task AbandonAfterTheToolAsync(IChatClient client, AIFunction tool, Func<bool> toolRan)
     {
@@ -176,43 +92,6 @@ public sealed class StackedCoverageAttackTests : IDisposable
     }
 
     // ---- 3. the fast path marks the call only while the inner call runs synchronously ----
-
-    /// <summary>"Of two stacked layers the outer one records ... the inner one passes the request on untouched" and "coverage
-    /// lasts for the whole call, also across awaits". With no listener on the outer layer's meter (a layer built without the
-    /// app's meter factory, e.g. by a library), no gateway headers and no budget, the outer layer takes its fast path:
-    /// <c>using (new InnerCall(call)) return base.GetResponseAsync(...)</c>, which marks the call only until the inner call
-    /// first awaits. An inner layer reached after an ordinary async middleware decides again: it re-tags with its own
-    /// options (here its own source) and records a second time on its meter.</summary>
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task OuterFastPath_InnerReachedAfterAnAwait_IsCovered(bool awaitBetween)
-    {
-        using MetricCollector<long> requests = Requests(); // listens to the inner layer's meter only
-        var wire = new List<(string? App, string? Source, string Text)>();
-        IChatClient inner = new DifyMetadataChatClient(Model(wire), new DifyMetadataOptions { Source = "inner-src" }, meterFactory: MeterFactory);
-        IChatClient middle = new ChatClientBuilder(inner)
-            .Use(async (messages, options, next, ct) =>
-            {
-                if (awaitBetween)
-                {
-                    await Task.Delay(1, ct); // a rate limiter, a cache lookup
-                }
-
-                await next(messages, options, ct);
-            })
-            .Build();
-        using var quiet = new ServiceCollection().AddMetrics().BuildServiceProvider(); // nobody listens to this meter
-        IChatClient outer = new DifyMetadataChatClient(middle, new DifyMetadataOptions { Source = "outer-src" }, meterFactory: quiet.GetRequiredService<IMeterFactory>());
-
-        using (DifySession.Begin("app"))
-        {
-            await outer.GetResponseAsync("hi");
-        }
-
-        Assert.Equal("outer-src", Assert.Single(wire).Source); // observed with an await: "inner-src" (the inner layer decided again)
-        Assert.Empty(requests.GetMeasurementSnapshot()); // observed with an await: the inner layer records the call too
-    }
 
     // ---- 4. what held: parallel tools, streaming outer calls, shared inner clients ----
 
@@ -313,31 +192,6 @@ public sealed class StackedCoverageAttackTests : IDisposable
     }
 
     // ---- 5. the loop's own app id from the call vs the tool's session ----
-
-    /// <summary>"For the tool's app when the tool opens DifySession.Begin("sub-app")": the outer call named its app with
-    /// <c>WithDifyAppId</c>; the tool opens a session of its own and sends with <c>CurrentContext.Options</c>. Observed: the
-    /// options remember the call's id (the decision's FromCall), which outranks the session: the tool's request is tagged
-    /// and recorded for the outer app.</summary>
-    [Fact]
-    public async Task OuterAppFromCall_ToolOpensItsSession_SubRequestIsTheToolsApp()
-    {
-        using MetricCollector<long> tokens = Tokens();
-        var wire = new List<(string? App, string? Source, string Text)>();
-        IChatClient other = new ChatClientBuilder(Model(wire)).UseDifyMetadata().Build(_services);
-        AIFunction tool = AIFunctionFactory.Create(async () =>
-        {
-            using (DifySession.Begin("sub-app"))
-            {
-                return (await other.GetResponseAsync("sub", FunctionInvokingChatClient.CurrentContext!.Options)).Text;
-            }
-        }, "lookup");
-        IChatClient client = new ChatClientBuilder(Model(wire)).UseDifyMetadata().UseFunctionInvocation().Build(_services);
-
-        await client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] }.WithDifyAppId("outer-app"));
-
-        Assert.Equal("sub-app", Assert.Single(wire, w => w.Text == "sub").App); // observed: "outer-app"
-        Assert.Equal(10, InputOf(tokens, "sub-app"));
-    }
 
     // ---- 6. a stream's "in call" outlives nothing once disposed ----
 
