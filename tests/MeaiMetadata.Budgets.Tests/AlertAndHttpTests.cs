@@ -90,7 +90,7 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
     }
 
     [Fact]
-    public async Task UseDifyBudgetProblemDetails_StoreUnreachable_Answers503_ShortRetryAfter_NoStoreDetails()
+    public async Task UseDifyBudgetProblemDetails_StoreUnreachable_Answers429_ShortRetryAfter_NoStoreDetails()
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -111,7 +111,7 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
             HttpResponseMessage response = await http.GetAsync(new Uri("/chat", UriKind.Relative));
             string text = await response.Content.ReadAsStringAsync();
 
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
             Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
             using JsonDocument body = JsonDocument.Parse(text);
             Assert.Equal("app-8", body.RootElement.GetProperty("appId").GetString());
