@@ -114,9 +114,14 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
         if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
         {
-            using (new InnerCall(call)) // nothing to record, no headers to write or hide
+            bool entered = Enter(call); // nothing to record, no headers to write or hide: covered while the call into it runs
+            try
             {
                 return base.GetResponseAsync(messages, sent, cancellationToken);
+            }
+            finally
+            {
+                Exit(call, entered);
             }
         }
 
@@ -498,19 +503,4 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     private TagPairs Tags(string appId, string? source) =>
         _tags is { } last && last.AppId == appId && last.Source == source ? last : _tags = new TagPairs(appId, source);
-
-    /// <summary>Marks a decided call as calling its inner client for as long as the (synchronous) call into it lasts: the layers
-    /// it reaches decide when they are called.</summary>
-    private readonly ref struct InnerCall
-    {
-        private readonly DifyRequestDecision? _call;
-
-        public InnerCall(DifyRequestDecision? call)
-        {
-            _call = call;
-            _call?.EnterInnerCall();
-        }
-
-        public void Dispose() => _call?.ExitInnerCall();
-    }
 }
