@@ -66,6 +66,21 @@ public sealed class PendingSettlementTests
     }
 
     [Fact]
+    public async Task PendingCost_IsAddedByAnotherPipelineOnTheSameStore()
+    {
+        // Two pipelines on one store (a pipeline built per scope, or two clients): what one kept pending, the other adds.
+        var store = new OutageStore { FailReserves = true, FailSettles = true };
+        var inner = new CountingChatClient();
+        var (first, _) = Build(inner, store);
+        var (second, _) = Build(inner, store);
+        await first.GetResponseAsync("hello", Options("app-1")); // unchecked, settlement fails: Actual kept pending
+
+        store.FailReserves = store.FailSettles = false;
+        await second.GetResponseAsync("hello", Options("app-1"));
+        Assert.Equal(2 * Actual, store.Inner.SpentOf(Key("app-1")));
+    }
+
+    [Fact]
     public async Task FlushThatFails_KeepsThePending_UntilAnOperationSucceeds()
     {
         var store = new OutageStore { FailReserves = true, FailSettles = true };

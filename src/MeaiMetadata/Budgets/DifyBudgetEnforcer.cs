@@ -18,6 +18,7 @@ internal sealed class DifyBudgetEnforcer
     public const string StoreFailuresCounter = "dify.app.budget.store_failures";
 
     private static readonly ConditionalWeakTable<Meter, Instruments> s_byMeter = [];
+    private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<string, long>> s_pending = [];
     private static readonly Instruments s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
 
     public DifyBudgetEnforcer(IDifyBudgetStore store, TimeProvider time, IMeterFactory? meterFactory)
@@ -25,6 +26,7 @@ internal sealed class DifyBudgetEnforcer
         Store = store;
         Time = time;
         Meters = meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static m => new(m));
+        Pending = s_pending.GetValue(store, static _ => new(StringComparer.Ordinal));
     }
 
     /// <summary>Gets the enforcer of layers built without services: the process's in-memory store and the system clock.</summary>
@@ -37,8 +39,9 @@ internal sealed class DifyBudgetEnforcer
     internal Instruments Meters { get; }
 
     /// <summary>Gets the cost that settlements could not add to the store, per store key, in nano-dollars (positive only): the
-    /// key's next store operation that succeeds adds it first, taking it out atomically so it is added once. Lost with the process.</summary>
-    internal System.Collections.Concurrent.ConcurrentDictionary<string, long> Pending { get; } = new(StringComparer.Ordinal);
+    /// key's next store operation that succeeds adds it first, taking it out atomically so it is added once. One per store,
+    /// shared by every layer on it (also layers built per scope); lost with the process.</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, long> Pending { get; }
 
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
@@ -54,8 +57,8 @@ internal sealed class DifyBudgetEnforcer
     /// was estimated; its output is bounded (<see cref="ChatOptions.MaxOutputTokens"/> set when missing) so that the
     /// reservation covers what it can cost. A background poll reserves nothing (with tools, as a request: a tool loop can go
     /// on after it) and is settled to what the requests made in it used, if any.</summary>
-    /// <remarks>Only the innermost layer of a pipeline keeps budgets (the closest to each model request); a
-    /// <paramref name="covered"/> call is one an outer layer tags and records.</remarks>
+    /// <remarks>A <paramref name="covered"/> call is one an outer layer tags and records: the innermost layer a request reaches
+    /// keeps its budget, and the outer call releases its reservation of the same key when it settles.</remarks>
     public DifyBudgetCall? Begin(
         DifyMetadataSettings settings, DifyRequestDecision? call, ref IEnumerable<ChatMessage> messages, ref ChatOptions? sent, IChatClient inner,
         DifyMetadataChatClient layer, bool covered)
