@@ -77,8 +77,12 @@ internal sealed class DifyBudgetEnforcer
         if (sent?.MaxOutputTokens is not int maxOutput)
         {
             maxOutput = budgets.DefaultMaxOutputTokens;
-            sent = sent?.Clone() ?? new ChatOptions();
-            sent.MaxOutputTokens = maxOutput;
+            if (covered || sent is null)
+            {
+                sent = sent?.Clone() ?? new ChatOptions(); // a covered call's options are the outer layer's
+            }
+
+            sent.MaxOutputTokens = maxOutput; // else the layer's own clone, made when it decided the call
         }
 
         // What the caller's own raw options add (tools, input items, a JSON patch, more output, n answers) is measured on what
