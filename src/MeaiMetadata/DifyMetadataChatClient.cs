@@ -406,7 +406,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         if (DifySession.Current is { } session)
         {
-            return App.Of(session.AppId, "session") is { } fromSession
+            return App.Of(session.SentAppId, "session") is { } fromSession
                 ? fromSession with { Session = session }
                 : new(null, "session", DifyMetadataMetrics.NoSession, "the session's app id is blank");
         }

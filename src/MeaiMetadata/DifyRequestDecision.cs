@@ -20,31 +20,32 @@ public sealed class DifyRequestDecision
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
         Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048;
 
-    private readonly DifyMetadataSettings _settings;
-    private Rare? _rare; // what few calls have: the caller's factory or metadata, a tool invocation, a budget
+    // Two references and two ints, 40 B: the settings (or, for the few calls that have more, a Rare part that holds them with
+    // the caller's factory or metadata, a tool invocation, a budget), and the app id (or the session it came from).
+    private object _context;
+    private readonly object _app;
     private int _flags, _inCall;
 
     internal DifyRequestDecision(
         DifyMetadataSettings settings, string appId, bool fromCall, bool? store, bool isTagged, bool isStreaming, bool isPoll,
         bool hasMapping, DifySession? session, Func<IChatClient, object?>? callerFactory, Dictionary<string, string>? callerPairs)
     {
-        _settings = settings;
-        AppId = appId;
-        Session = session;
+        _context = settings;
+        _app = session is not null && ReferenceEquals(session.SentAppId, appId) ? session : appId;
         _flags = (isTagged ? Tagged : 0) | (isStreaming ? Streaming : 0) | (fromCall ? FromCallFlag : 0) | (store is null ? 0 : StoreSet)
             | (store is true ? StoreOn : 0) | (isPoll ? Poll : 0) | (hasMapping ? 0 : NoMapping);
         FunctionInvocationContext? tool = FunctionInvokingChatClient.CurrentContext;
         if (callerFactory is not null || callerPairs is not null || tool is not null)
         {
-            _rare = new() { Factory = callerFactory, Pairs = callerPairs, Tool = tool };
+            _context = new Rare(settings) { Factory = callerFactory, Pairs = callerPairs, Tool = tool };
         }
     }
 
     /// <summary>Gets the app id as OpenAI receives it: lone surrogates replaced by U+FFFD, at most 512 UTF-16 characters.</summary>
-    public string AppId { get; }
+    public string AppId => _app as string ?? ((DifySession)_app).SentAppId!;
 
     /// <summary>Gets the source marker (<c>dify_source</c>), or <see langword="null"/> when none is sent.</summary>
-    public string? Source => _settings.Source;
+    public string? Source => Settings.Source;
 
     /// <summary>Gets a value indicating whether the request carries the tags; <see langword="false"/> when its <c>store</c>
     /// flag keeps metadata off. The app id is known either way: usage is recorded for it.</summary>
@@ -55,7 +56,7 @@ public sealed class DifyRequestDecision
     public bool? Store => Has(StoreSet) ? Has(StoreOn) : null;
 
     /// <summary>Gets the layer's logger, for what a mapping changes or drops.</summary>
-    public ILogger Logger => _settings.Logger;
+    public ILogger Logger => Settings.Logger;
 
     internal bool IsStreaming => Has(Streaming);
 
@@ -64,14 +65,14 @@ public sealed class DifyRequestDecision
     /// <summary>Gets a value indicating whether the call polls a background response: no model request is sent.</summary>
     internal bool IsPoll => Has(Poll);
 
-    internal DifyMetadataChatClient? Layer => _settings.Layer;
+    internal DifyMetadataChatClient? Layer => Settings.Layer;
 
-    internal DifySession? Session { get; }
+    internal DifySession? Session => _app as DifySession;
 
     /// <summary>Gets the tool invocation this call was decided in, if any (a tool's own request runs in a newer one).</summary>
-    internal FunctionInvocationContext? Tool => _rare?.Tool;
+    internal FunctionInvocationContext? Tool => RarePart?.Tool;
 
-    internal Func<IChatClient, object?>? CallerFactory => _rare?.Factory;
+    internal Func<IChatClient, object?>? CallerFactory => RarePart?.Factory;
 
     /// <summary>Gets a value indicating whether the layer is calling its inner client with these options right now.</summary>
     internal bool InCall => Volatile.Read(ref _inCall) > 0;
@@ -93,15 +94,15 @@ public sealed class DifyRequestDecision
     /// <summary>Gets or sets the output tokens a budget reserved for this call: raw options asking for more are capped to it.</summary>
     internal int? BudgetMaxOutputTokens
     {
-        get => _rare?.BudgetMaxOutputTokens;
-        set => (_rare ??= new()).BudgetMaxOutputTokens = value;
+        get => RarePart?.BudgetMaxOutputTokens;
+        set => Rarely().BudgetMaxOutputTokens = value;
     }
 
     /// <summary>Gets or sets the outcome of a call its budget refused (nothing was sent), or <see langword="null"/>.</summary>
     internal string? BudgetOutcome
     {
-        get => _rare?.BudgetOutcome;
-        set => (_rare ??= new()).BudgetOutcome = value;
+        get => RarePart?.BudgetOutcome;
+        set => Rarely().BudgetOutcome = value;
     }
 
     internal bool HasMapping => !Has(NoMapping);
@@ -133,7 +134,7 @@ public sealed class DifyRequestDecision
             return false;
         }
 
-        if (_rare?.Pairs is { } pairs)
+        if (RarePart?.Pairs is { } pairs)
         {
             foreach (KeyValuePair<string, string> pair in pairs)
             {
@@ -150,7 +151,7 @@ public sealed class DifyRequestDecision
     internal object? CreateRawOptions(IChatClient providerClient)
     {
         Set(BuiltFlag);
-        object? raw = _rare is { } rare && Interlocked.Exchange(ref rare.Measured, null) is { } measured
+        object? raw = RarePart is { } rare && Interlocked.Exchange(ref rare.Measured, null) is { } measured
             ? measured // what a budget measured is what is sent
             : CallerFactory?.Invoke(providerClient);
         if (Session is { IsEnded: true })
@@ -162,13 +163,13 @@ public sealed class DifyRequestDecision
 
         try
         {
-            DifyProviderMapping? mapping = _settings.MappingFor(providerClient, IsStreaming);
+            DifyProviderMapping? mapping = Settings.MappingFor(providerClient, IsStreaming);
             if (raw is not null && mapping?.CanApply(raw) == false)
             {
                 raw = null; // not the type the provider sends: it would ignore them and send untagged options of its own
             }
 
-            mapping ??= raw is null ? null : _settings.MappingFor(raw);
+            mapping ??= raw is null ? null : Settings.MappingFor(raw);
             if (mapping is null)
             {
                 return raw;
@@ -195,21 +196,40 @@ public sealed class DifyRequestDecision
 
     /// <summary>Keeps what the caller's factory returned when a budget measured it, for the next request built: the
     /// request sends what was reserved for.</summary>
-    internal void KeepMeasured(object? raw) => (_rare ??= new()).Measured = raw;
+    internal void KeepMeasured(object? raw) => Rarely().Measured = raw;
 
     /// <summary>Notes that a layer inside this call reserved and settled one of its requests on <paramref name="key"/> of
     /// <paramref name="store"/>: the call's own reservation of that key is then released.</summary>
-    internal void KeptInside(object store, string key) => (_rare ??= new()).Inside = (store, key);
+    internal void KeptInside(object store, string key) => Rarely().Inside = Tuple.Create(store, key);
 
     /// <summary>Returns whether a layer inside kept the budget of this call's requests on <paramref name="key"/> of <paramref name="store"/>.</summary>
-    internal bool IsKeptInside(object store, string key) => _rare?.Inside is var (kept, name) && ReferenceEquals(kept, store) && name == key;
+    internal bool IsKeptInside(object store, string key) => RarePart?.Inside is { } inside && ReferenceEquals(inside.Item1, store) && inside.Item2 == key;
+
+    private DifyMetadataSettings Settings => Volatile.Read(ref _context) is Rare rare ? rare.Settings : (DifyMetadataSettings)_context;
+
+    private Rare? RarePart => Volatile.Read(ref _context) as Rare;
+
+    /// <summary>Returns the rare part, made on first use (a budget or an inner layer sets it while the call runs).</summary>
+    private Rare Rarely()
+    {
+        object context = Volatile.Read(ref _context);
+        if (context is DifyMetadataSettings settings)
+        {
+            var rare = new Rare(settings);
+            context = Interlocked.CompareExchange(ref _context, rare, settings) is Rare raced ? raced : rare;
+        }
+
+        return (Rare)context;
+    }
 
     /// <summary>Set before the call is passed on (the budget's part while it reserves), read after.</summary>
-    private sealed class Rare
+    private sealed class Rare(DifyMetadataSettings settings)
     {
+        public DifyMetadataSettings Settings { get; } = settings;
+
         public object? Measured;
 
-        public (object Store, string Key)? Inside { get; set; }
+        public Tuple<object, string>? Inside { get; set; }
 
         public Func<IChatClient, object?>? Factory { get; init; }
 

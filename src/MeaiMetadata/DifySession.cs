@@ -1,4 +1,5 @@
 using System.Globalization;
+using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata;
 
@@ -9,6 +10,7 @@ namespace MeaiMetadata;
 public sealed class DifySession
 {
     private static readonly AsyncLocal<Scope?> s_current = new();
+    private string? _sentAppId;
 
     private DifySession(string appId, bool propagatesAsBaggage)
     {
@@ -37,6 +39,9 @@ public sealed class DifySession
             return scope?.Session;
         }
     }
+
+    /// <summary>Gets the app id as OpenAI receives it (lone surrogates replaced, at most 512 characters), computed once.</summary>
+    internal string SentAppId => _sentAppId ??= WireMetadata.Normalize(AppId, WireMetadata.MaxValueLength);
 
     /// <summary>Gets a value indicating whether the session's scope was disposed.</summary>
     internal bool IsEnded { get; private set; }
