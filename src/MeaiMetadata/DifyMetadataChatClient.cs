@@ -212,21 +212,41 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
 
             entered = !covered && Enter(call); // while the stream runs: the layers it reaches are covered by it
-            IAsyncEnumerable<ChatResponseUpdate> updates = covered || (headers is null && GatewayScope.Current is null)
-                ? base.GetStreamingResponseAsync(messages, sent, cancellationToken) // opened here, when enumerated
-                : GatewayScope.Stream(headers, token => base.GetStreamingResponseAsync(messages, sent, token), cancellationToken);
-            await foreach (ChatResponseUpdate update in updates.ConfigureAwait(false))
+            IAsyncEnumerator<ChatResponseUpdate>? updates = null;
+            try
             {
-                model ??= update.ModelId;
-                foreach (AIContent content in update.Contents)
+                while (true)
                 {
-                    if (content is UsageContent usageContent)
+                    if (!covered)
                     {
-                        (usage ??= new()).Add(usageContent.Details);
+                        GatewayScope.Current = headers; // again after each yield: this method resumes in the consumer's flow, which never sees it
                     }
-                }
 
-                yield return update;
+                    updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened here, when enumerated
+                    if (!await updates.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    ChatResponseUpdate update = updates.Current;
+                    model ??= update.ModelId;
+                    foreach (AIContent content in update.Contents)
+                    {
+                        if (content is UsageContent usageContent)
+                        {
+                            (usage ??= new()).Add(usageContent.Details);
+                        }
+                    }
+
+                    yield return update;
+                }
+            }
+            finally
+            {
+                if (updates is not null)
+                {
+                    await updates.DisposeAsync().ConfigureAwait(false);
+                }
             }
 
             completed = true;
@@ -241,6 +261,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
             if (!covered)
             {
+                headers?.End();
                 Record(settings, call, usage, model, sent?.ModelId, headers);
             }
         }

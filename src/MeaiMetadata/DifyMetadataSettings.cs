@@ -9,53 +9,11 @@ using Microsoft.Extensions.Logging;
 namespace MeaiMetadata;
 
 /// <summary>A validated, immutable snapshot of <see cref="DifyMetadataOptions"/> as one layer applies it.</summary>
-internal sealed class DifyMetadataSettings
+internal sealed record DifyMetadataSettings(
+    bool Enabled, Func<string?>? AppIdResolver, string? Source, bool AdditionalPropertiesEnabled, DifyStorePolicy StorePolicy,
+    bool AppIdFromBaggage, int MaxMetricAppIds, DifyProviderMapping[] ProviderMappings, GatewayHeader[] GatewayHeaders,
+    DifyPriceTable Prices, DifyBudgetSettings? Budgets, ILogger Logger, DifyMetadataChatClient? Layer)
 {
-    private DifyMetadataSettings(DifyMetadataOptions options, GatewayHeader[] gatewayHeaders, ILogger logger, DifyMetadataChatClient? layer)
-    {
-        Layer = layer;
-        Enabled = options.Enabled;
-        AppIdResolver = options.AppIdResolver;
-        Source = string.IsNullOrEmpty(options.Source) ? null : options.Source;
-        AdditionalPropertiesEnabled = options.AdditionalPropertiesEnabled;
-        StorePolicy = options.StorePolicy;
-        AppIdFromBaggage = options.AppIdFromBaggage;
-        MaxMetricAppIds = options.MaxMetricAppIds;
-        ProviderMappings = [.. options.ProviderMappings];
-        GatewayHeaders = gatewayHeaders;
-        Prices = DifyPriceTable.From(options);
-        Budgets = DifyBudgetSettings.Create(options.Budgets);
-        Logger = logger;
-    }
-
-    public bool Enabled { get; }
-
-    public Func<string?>? AppIdResolver { get; }
-
-    public string? Source { get; }
-
-    public bool AdditionalPropertiesEnabled { get; }
-
-    public DifyStorePolicy StorePolicy { get; }
-
-    public bool AppIdFromBaggage { get; }
-
-    public int MaxMetricAppIds { get; }
-
-    public DifyProviderMapping[] ProviderMappings { get; }
-
-    public GatewayHeader[] GatewayHeaders { get; }
-
-    public DifyPriceTable Prices { get; }
-
-    public ILogger Logger { get; }
-
-    /// <summary>Gets the layer that applies these settings.</summary>
-    public DifyMetadataChatClient? Layer { get; }
-
-    /// <summary>Gets the budgets, or <see langword="null"/> when none is configured.</summary>
-    public DifyBudgetSettings? Budgets { get; }
-
     /// <summary>Validates <paramref name="options"/> and takes a snapshot of them.</summary>
     public static DifyMetadataSettings Create(DifyMetadataOptions options, ILogger logger, DifyMetadataChatClient? layer = null)
     {
@@ -65,7 +23,10 @@ internal sealed class DifyMetadataSettings
         }
 
         _ = GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out GatewayHeader[] gatewayHeaders);
-        return new DifyMetadataSettings(options, gatewayHeaders, logger, layer);
+        return new(
+            options.Enabled, options.AppIdResolver, string.IsNullOrEmpty(options.Source) ? null : options.Source, options.AdditionalPropertiesEnabled,
+            options.StorePolicy, options.AppIdFromBaggage, options.MaxMetricAppIds, [.. options.ProviderMappings], gatewayHeaders,
+            DifyPriceTable.From(options), DifyBudgetSettings.Create(options.Budgets), logger, layer);
     }
 
     /// <summary>Returns why <paramref name="options"/> cannot work, naming the option, or <see langword="null"/>.</summary>
@@ -79,23 +40,11 @@ internal sealed class DifyMetadataSettings
                 (source.Length <= WireMetadata.MaxValueLength ? " and contains a lone surrogate." : ".");
         }
 
-        if (!Enum.IsDefined(options.StorePolicy))
-        {
-            return $"{Name}.{nameof(options.StorePolicy)} has the undefined value {(int)options.StorePolicy}.";
-        }
-
-        if (options.MaxMetricAppIds < 0)
-        {
-            return $"{Name}.{nameof(options.MaxMetricAppIds)} must be 0 or more; it is {options.MaxMetricAppIds}.";
-        }
-
-        if (options.ProviderMappings.Any(m => m is null))
-        {
-            return $"{Name}.{nameof(options.ProviderMappings)} must not hold null.";
-        }
-
-        return GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out _) ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases)
-            ?? DifyBudgetSettings.Validate(options.Budgets);
+        return !Enum.IsDefined(options.StorePolicy) ? $"{Name}.{nameof(options.StorePolicy)} has the undefined value {(int)options.StorePolicy}."
+            : options.MaxMetricAppIds < 0 ? $"{Name}.{nameof(options.MaxMetricAppIds)} must be 0 or more; it is {options.MaxMetricAppIds}."
+            : options.ProviderMappings.Any(m => m is null) ? $"{Name}.{nameof(options.ProviderMappings)} must not hold null."
+            : GatewayHeader.TryParseAll(options.GatewayHeaders, options.GatewayHeaderPrefixes, out _)
+                ?? DifyPriceTable.Validate(options.Prices, options.ModelAliases) ?? DifyBudgetSettings.Validate(options.Budgets);
     }
 
     /// <summary>Returns the first mapping that serves <paramref name="providerClient"/>, or <see langword="null"/>.</summary>

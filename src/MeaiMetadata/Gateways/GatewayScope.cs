@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
 namespace MeaiMetadata.Gateways;
@@ -15,40 +13,6 @@ internal static class GatewayScope
     {
         get => s_current.Value is { IsLive: true } headers ? headers : null;
         set => s_current.Value = value;
-    }
-
-    /// <summary>Streams what <paramref name="open"/> returns with <paramref name="headers"/> current while the inner stream is
-    /// opened, advanced and disposed, never while the consumer runs.</summary>
-    public static async IAsyncEnumerable<ChatResponseUpdate> Stream(
-        GatewayRequest? headers, Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> open, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        IAsyncEnumerator<ChatResponseUpdate> updates = With(headers, () => open(cancellationToken).GetAsyncEnumerator(cancellationToken));
-        try
-        {
-            while (await With(headers, updates.MoveNextAsync).ConfigureAwait(false))
-            {
-                yield return updates.Current;
-            }
-        }
-        finally
-        {
-            await With(headers, updates.DisposeAsync).ConfigureAwait(false);
-            headers?.End();
-        }
-    }
-
-    private static T With<T>(GatewayRequest? headers, Func<T> action)
-    {
-        GatewayRequest? previous = s_current.Value;
-        s_current.Value = headers;
-        try
-        {
-            return action();
-        }
-        finally
-        {
-            s_current.Value = previous;
-        }
     }
 }
 
