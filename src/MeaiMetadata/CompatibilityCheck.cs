@@ -11,20 +11,18 @@ namespace MeaiMetadata;
 /// </summary>
 internal static partial class CompatibilityCheck
 {
-    private static int s_warned;
+    private static int s_checked;
 
-    /// <summary>Logs the warning if the loaded assemblies are the broken combination and no warning was logged yet.</summary>
+    /// <summary>Checks the loaded assemblies once per process, with the first logger that logs warnings.</summary>
     public static void WarnOnce(ILogger? logger)
     {
-        if (logger is null || Volatile.Read(ref s_warned) != 0 || !logger.IsEnabled(LogLevel.Warning))
+        if (logger?.IsEnabled(LogLevel.Warning) == true && Interlocked.Exchange(ref s_checked, 1) == 0)
         {
-            return;
-        }
-
-        (string meaiOpenAI, string openAI) = LoadedVersions.Value;
-        if (IsKnownBroken(meaiOpenAI, openAI) && Interlocked.Exchange(ref s_warned, 1) == 0)
-        {
-            KnownBrokenCombination(logger, meaiOpenAI, openAI);
+            string meaiOpenAI = VersionOf(typeof(Microsoft.Extensions.AI.OpenAIClientExtensions).Assembly), openAI = VersionOf(typeof(OpenAI.OpenAIClient).Assembly);
+            if (IsKnownBroken(meaiOpenAI, openAI))
+            {
+                KnownBrokenCombination(logger, meaiOpenAI, openAI);
+            }
         }
     }
 
@@ -33,32 +31,13 @@ internal static partial class CompatibilityCheck
         Parse(meaiOpenAIVersion) is { } meai && meai >= new Version(10, 10, 1) && meai < new Version(12, 0) &&
         Parse(openAIVersion) is { } openAI && openAI >= new Version(2, 15);
 
-    private static Version? Parse(string? version)
-    {
-        if (string.IsNullOrEmpty(version))
-        {
-            return null;
-        }
-
-        int end = version.AsSpan().IndexOfAny('-', '+');
-        return Version.TryParse(end < 0 ? version : version[..end], out Version? parsed) ? parsed : null;
-    }
-
-    private static readonly Lazy<(string MeaiOpenAI, string OpenAI)> LoadedVersions = new(() =>
-        (VersionOf(typeof(Microsoft.Extensions.AI.OpenAIClientExtensions).Assembly), VersionOf(typeof(OpenAI.OpenAIClient).Assembly)));
+    private static Version? Parse(string? version) => Version.TryParse(version?.Split('-', '+')[0], out Version? parsed) ? parsed : null;
 
     /// <summary>The package version (informational version without its commit suffix), else the assembly version.</summary>
-    private static string VersionOf(Assembly assembly)
-    {
-        string? informational = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
-        if (!string.IsNullOrEmpty(informational))
-        {
-            int plus = informational.IndexOf('+', StringComparison.Ordinal);
-            return plus < 0 ? informational : informational[..plus];
-        }
-
-        return assembly.GetName().Version?.ToString() ?? "unknown";
-    }
+    private static string VersionOf(Assembly assembly) =>
+        assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion is { Length: > 0 } informational
+            ? informational.Split('+')[0]
+            : assembly.GetName().Version?.ToString() ?? "unknown";
 
     [LoggerMessage(100, LogLevel.Warning, "Microsoft.Extensions.AI.OpenAI {MeaiOpenAIVersion} with OpenAI {OpenAIVersion} is a known broken combination: " +
         "Responses streaming throws MissingMethodException (with or without MeaiMetadata). Use OpenAI 2.14.x with this Microsoft.Extensions.AI.OpenAI.")]

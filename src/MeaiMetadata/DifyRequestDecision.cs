@@ -205,7 +205,7 @@ public sealed class DifyRequestDecision
     /// <summary>Returns whether a layer inside kept the budget of this call's requests on <paramref name="key"/> of <paramref name="store"/>.</summary>
     internal bool IsKeptInside(object store, string key) => RarePart?.Inside is { } inside && ReferenceEquals(inside.Item1, store) && inside.Item2 == key;
 
-    private DifyMetadataSettings Settings => Volatile.Read(ref _context) is Rare rare ? rare.Settings : (DifyMetadataSettings)_context;
+    private DifyMetadataSettings Settings => Volatile.Read(ref _context) switch { Rare rare => rare.Settings, var settings => (DifyMetadataSettings)settings };
 
     private Rare? RarePart => Volatile.Read(ref _context) as Rare;
 
