@@ -48,17 +48,21 @@ internal static class OpenTelemetryBaggage
     public static void CarryOnEverySend() => DifyBaggageHandler.AlsoCarry ??= CarryForThisSend;
 
     /// <summary>Gives the current flow a baggage of its own whose first item is <c>dify.app_id=<paramref name="appId"/></c>:
-    /// called inside one send's async flow, the change ends with the send and no other flow of the request sees it.</summary>
-    internal static void CarryForThisSend(string appId)
+    /// called inside one send's flow, no other flow of the request sees it.</summary>
+    /// <returns>What gives the flow back the holder it had (the send's end), or <see langword="null"/> if nothing changed.</returns>
+    internal static IDisposable? CarryForThisSend(string appId)
     {
         Baggage current = Baggage.Current;
         if (current.Count == 0)
         {
-            return; // an empty baggage makes OpenTelemetry leave the handler's header as it is
+            return null; // an empty baggage makes OpenTelemetry leave the handler's header as it is
         }
 
+        Baggage carried = WithAppIdFirst(current, appId);
+        var previous = new HolderRestore(RuntimeContext.GetValue(BaggageSlot));
         RuntimeContext.SetValue(BaggageSlot, null); // this flow's own holder from here: the shared one stays as it is
-        Baggage.Current = WithAppIdFirst(current, appId);
+        Baggage.Current = carried;
+        return previous;
     }
 
     /// <summary>Sets <c>dify.app_id</c> in <see cref="Baggage.Current"/> to <paramref name="appId"/> (any other spelling of
@@ -139,5 +143,11 @@ internal static class OpenTelemetryBaggage
                 Baggage.Current = current.SetBaggage(DifyMetadataTelemetry.AppIdTag, scope._previous.GetBaggage(DifyMetadataTelemetry.AppIdTag));
             }
         }
+    }
+
+    /// <summary>Puts a holder back in OpenTelemetry's baggage slot of the current flow.</summary>
+    private sealed class HolderRestore(object? holder) : IDisposable
+    {
+        public void Dispose() => RuntimeContext.SetValue(BaggageSlot, holder);
     }
 }
