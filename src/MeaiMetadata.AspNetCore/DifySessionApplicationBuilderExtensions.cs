@@ -35,9 +35,9 @@ public static class DifySessionApplicationBuilderExtensions
     /// <para>
     /// The session is <see cref="DifySession.Current"/> for everything after the middleware (endpoints, later middleware,
     /// work they start that captures the flow) and ends when the rest of the pipeline returns: when the response is written,
-    /// and also when it throws or the request is aborted. Work that outlives the request tags nothing after that. With
-    /// <see cref="DifySessionOptions.PropagateAsBaggage"/>, OpenTelemetry's <c>Baggage.Current</c> carries the app id as
-    /// <c>dify.app_id</c> for as long, and is restored after; without it, <c>Baggage.Current</c> is left alone.
+    /// and also when it throws or the request is aborted. Work that outlives the request tags nothing after that, and sends
+    /// nothing on. With <see cref="DifySessionOptions.PropagateAsBaggage"/>, HTTP clients with <c>AddDifyBaggage()</c> send
+    /// the app id as <c>dify.app_id</c> while the session is open; other clients do not.
     /// </para>
     /// <para>
     /// A lookup that returns <see langword="null"/>, an empty id or only white space, or throws, leaves the request as it would be without the

@@ -46,8 +46,8 @@ public static class DifySessionEndpointConventionBuilderExtensions
     /// ends when the endpoint has run, also when it throws or the request is aborted. A lookup that returns
     /// <see langword="null"/>, an empty id or only white space, or throws, runs the endpoint as without it and logs at Debug why, under the
     /// category <c>MeaiMetadata.AspNetCore.DifySessionMiddleware</c>.
-    /// With <see cref="DifySessionOptions.PropagateAsBaggage"/>, OpenTelemetry's <c>Baggage.Current</c> carries the app id as
-    /// <c>dify.app_id</c> while the endpoint runs, and is restored after; without it, <c>Baggage.Current</c> is left alone.
+    /// With <see cref="DifySessionOptions.PropagateAsBaggage"/>, HTTP clients with <c>AddDifyBaggage()</c> send the app id as
+    /// <c>dify.app_id</c> while the endpoint runs; other clients do not.
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="configure"/> is <see langword="null"/>.</exception>

@@ -10,18 +10,16 @@ namespace MeaiMetadata.AspNetCore;
 internal sealed class DifySessionLookup
 {
     private readonly Func<HttpContext, string?> _appId;
+    private readonly bool _propagateAsBaggage;
     private readonly ILogger _logger;
     private int _warnedBeforeAuthentication;
 
     private DifySessionLookup(Func<HttpContext, string?> appId, bool propagateAsBaggage, ILogger logger)
     {
         _appId = appId;
-        PropagateAsBaggage = propagateAsBaggage;
+        _propagateAsBaggage = propagateAsBaggage;
         _logger = logger;
     }
-
-    /// <summary>Gets a value indicating whether the sessions carry their app id as W3C Baggage.</summary>
-    public bool PropagateAsBaggage { get; }
 
     /// <summary>Reads <paramref name="configure"/>'s options once.</summary>
     /// <exception cref="ArgumentException"><see cref="DifySessionOptions.AppId"/> is not set.</exception>
@@ -69,25 +67,7 @@ internal sealed class DifySessionLookup
             return null;
         }
 
-        return BeginSession(appId, PropagateAsBaggage);
-    }
-
-    /// <summary>Opens <c>DifySession.Begin(appId, propagateAsBaggage)</c>; a propagating session also sets <c>dify.app_id</c>
-    /// in OpenTelemetry's <c>Baggage.Current</c> while it is open (see <see cref="OpenTelemetryBaggage"/>).</summary>
-    /// <returns>A scope that ends the session, and restores OpenTelemetry's baggage, when disposed.</returns>
-    private static IDisposable BeginSession(string appId, bool propagateAsBaggage)
-    {
-        IDisposable session = DifySession.Begin(appId, propagateAsBaggage);
-        return propagateAsBaggage ? new Scopes(OpenTelemetryBaggage.SetAppId(appId), session) : session;
-    }
-
-    /// <summary>Disposes a session and the OpenTelemetry baggage it set, the baggage first.</summary>
-    private sealed class Scopes(IDisposable baggage, IDisposable session) : IDisposable
-    {
-        public void Dispose()
-        {
-            baggage.Dispose();
-            session.Dispose();
-        }
+        // Only HTTP clients with DifyBaggageHandler (AddDifyBaggage()) send a propagating session's app id on.
+        return DifySession.Begin(appId, _propagateAsBaggage);
     }
 }

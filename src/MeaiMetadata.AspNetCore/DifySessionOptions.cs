@@ -32,17 +32,14 @@ public sealed class DifySessionOptions
     /// W3C Baggage item <c>dify.app_id</c> (see <c>DifySession.Begin(string, bool)</c>).</summary>
     /// <remarks>
     /// <para>
-    /// When <see langword="true"/>, the session is begun with <c>propagateAsBaggage: true</c> (HTTP clients with
-    /// <c>DifyBaggageHandler</c>, <c>AddDifyBaggage()</c>, send the app id), and while it is open OpenTelemetry's
-    /// <c>OpenTelemetry.Baggage.Current</c> carries <c>dify.app_id</c> = the session's app id (cut to 512 characters), any
-    /// other spelling of that key removed. OpenTelemetry.Instrumentation.Http rewrites the <c>baggage</c> header of every
-    /// outgoing request from <c>Baggage.Current</c> whenever it is not empty, below every handler: so the header still
-    /// carries the session's app id, whatever other members the caller sent; and with that instrumentation, every
-    /// <see cref="HttpClient"/> of the request sends it, also one without the handler (as it sends all of
-    /// OpenTelemetry's baggage). When the session ends, the previous <c>Baggage.Current</c> is restored in the flow where the
-    /// session began, so that work that captured the request's flow no longer sends it either.
+    /// When <see langword="true"/>, the session is begun with <c>propagateAsBaggage: true</c>: HTTP clients with
+    /// <c>DifyBaggageHandler</c> (<c>AddDifyBaggage()</c>) send the app id while it is open, also under
+    /// OpenTelemetry.Instrumentation.Http (which rewrites the <c>baggage</c> header from OpenTelemetry's
+    /// <c>Baggage.Current</c> below every handler: the handler puts the app id there for its own send only). Clients without
+    /// the handler do not send it: neither <c>Baggage.Current</c> nor the request's <c>Activity</c> is changed, so no other
+    /// flow of the request carries it, and nothing carries it once the session has ended.
     /// </para>
-    /// <para>When <see langword="false"/>, <c>Baggage.Current</c> is left alone.</para>
+    /// <para>When <see langword="false"/>, the app id stays in this process.</para>
     /// </remarks>
     /// <value>The default value is <see langword="false"/>.</value>
     public bool PropagateAsBaggage { get; set; }

@@ -1,24 +1,22 @@
 using MeaiMetadata.Http;
-using MeaiMetadata.Tagging;
 using OpenTelemetry;
 using OpenTelemetry.Context;
 
 namespace MeaiMetadata.AspNetCore;
 
 /// <summary>The item <c>dify.app_id</c> in OpenTelemetry's <see cref="Baggage.Current"/>: removed for an untrusted caller,
-/// set for a session that propagates its app id.</summary>
+/// set for one send of <c>DifyBaggageHandler</c> in a propagating session.</summary>
 /// <remarks>
 /// OpenTelemetry keeps its own copy of the incoming baggage beside .NET's <see cref="System.Diagnostics.Activity.Baggage"/>:
 /// OpenTelemetry.Instrumentation.AspNetCore extracts the <c>baggage</c> header into <see cref="Baggage.Current"/> when the
 /// request starts, before any middleware, and OpenTelemetry.Instrumentation.Http replaces the <c>baggage</c> header of every
 /// outgoing request with it whenever it is not empty, below every <see cref="DelegatingHandler"/> (so also below
 /// <c>DifyBaggageHandler</c>). Both happen only with OpenTelemetry's default propagator (trace context and baggage).
-/// <see cref="Baggage.Current"/> lives in a holder that every flow of the request shares once it exists, so a change made
-/// here is seen by the rest of the pipeline, by the endpoint and by its outgoing calls.
+/// <see cref="Baggage.Current"/> lives in a holder that every flow of the request shares once it exists: the removal is seen
+/// by the rest of the pipeline, the endpoint and its outgoing calls, and one send's app id is put in a holder of its own.
 /// </remarks>
 internal static class OpenTelemetryBaggage
 {
-
     /// <summary>Removes every item of <see cref="Baggage.Current"/> whose key reads as <c>dify.app_id</c>
     /// (<see cref="BaggageMembers.IsAppIdKey"/>).</summary>
     /// <returns>Whether there was any.</returns>
@@ -43,28 +41,27 @@ internal static class OpenTelemetryBaggage
     private const string BaggageSlot = "otel.baggage";
 
     /// <summary>Makes <c>DifyBaggageHandler</c> put the app id of each send's session in OpenTelemetry's baggage too, so
-    /// that the header OpenTelemetry's HTTP instrumentation rewrites names the session of the send, also one the
-    /// application opened itself (a tool working for another app inside a request's session).</summary>
+    /// that the header OpenTelemetry's HTTP instrumentation rewrites still names the session of the send (the request's, or
+    /// one the application opened itself inside it), and only for that send.</summary>
     public static void CarryOnEverySend() => DifyBaggageHandler.AlsoCarry ??= CarryForThisSend;
 
     /// <summary>Gives the current flow a baggage of its own whose first item is <c>dify.app_id=<paramref name="appId"/></c>:
-    /// called inside one send's async flow, the change ends with the send and no other flow of the request sees it.</summary>
-    internal static void CarryForThisSend(string appId)
+    /// called inside one send's flow, no other flow of the request sees it.</summary>
+    /// <returns>What gives the flow back the holder it had (the send's end), or <see langword="null"/> if nothing changed.</returns>
+    internal static IDisposable? CarryForThisSend(string appId)
     {
         Baggage current = Baggage.Current;
         if (current.Count == 0)
         {
-            return; // an empty baggage makes OpenTelemetry leave the handler's header as it is
+            return null; // an empty baggage makes OpenTelemetry leave the handler's header as it is
         }
 
+        Baggage carried = WithAppIdFirst(current, appId);
+        var previous = new HolderRestore(RuntimeContext.GetValue(BaggageSlot));
         RuntimeContext.SetValue(BaggageSlot, null); // this flow's own holder from here: the shared one stays as it is
-        Baggage.Current = WithAppIdFirst(current, appId);
+        Baggage.Current = carried;
+        return previous;
     }
-
-    /// <summary>Sets <c>dify.app_id</c> in <see cref="Baggage.Current"/> to <paramref name="appId"/> (any other spelling of
-    /// the key removed: the session decides this flow's app) until the returned scope is disposed.</summary>
-    /// <returns>A scope that restores the previous <see cref="Baggage.Current"/> when disposed.</returns>
-    public static IDisposable SetAppId(string appId) => new AppIdScope(appId);
 
     private static Baggage WithoutAppId(Baggage baggage, out bool removed)
     {
@@ -101,43 +98,9 @@ internal static class OpenTelemetryBaggage
         return Baggage.Create(items);
     }
 
-    private sealed class AppIdScope : IDisposable
+    /// <summary>Puts a holder back in OpenTelemetry's baggage slot of the current flow.</summary>
+    private sealed class HolderRestore(object? holder) : IDisposable
     {
-        private readonly Baggage _previous;
-        private readonly Baggage _set;
-        private readonly string _appId;
-        private int _disposed;
-
-        public AppIdScope(string appId)
-        {
-            _appId = WireMetadata.Normalize(appId, WireMetadata.MaxValueLength); // as DifyBaggageHandler sends it
-            _previous = Baggage.Current;
-            _set = WithAppIdFirst(_previous, _appId);
-            Baggage.Current = _set;
-        }
-
-        /// <remarks>Disposed in the flow that began it (the session's middleware awaits the rest of the pipeline in between),
-        /// whose baggage holder work that captured the session shares: it sees the app id gone too.</remarks>
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            {
-                Restore(this);
-            }
-        }
-
-        private static void Restore(AppIdScope scope)
-        {
-            Baggage current = Baggage.Current;
-            if (current == scope._set)
-            {
-                Baggage.Current = scope._previous;
-            }
-            else if (current.GetBaggage(DifyMetadataTelemetry.AppIdTag) == scope._appId)
-            {
-                // Something inside the session changed other items: keep them, take back only the app id.
-                Baggage.Current = current.SetBaggage(DifyMetadataTelemetry.AppIdTag, scope._previous.GetBaggage(DifyMetadataTelemetry.AppIdTag));
-            }
-        }
+        public void Dispose() => RuntimeContext.SetValue(BaggageSlot, holder);
     }
 }

@@ -9,8 +9,10 @@ namespace MeaiMetadata.AspNetCore.Tests;
 
 /// <summary>
 /// <c>UseDifySession</c> and <c>WithDifySession</c> with OpenTelemetry's ASP.NET Core and HttpClient instrumentation and its
-/// default propagator: a session with <c>PropagateAsBaggage</c> puts its app id in OpenTelemetry's <c>Baggage.Current</c>,
-/// so the header the HttpClient instrumentation rewrites still carries it; one without leaves <c>Baggage.Current</c> alone.
+/// default propagator, which rewrites the <c>baggage</c> header below every handler from OpenTelemetry's <c>Baggage.Current</c>:
+/// in a session with <c>PropagateAsBaggage</c>, a client with <c>DifyBaggageHandler</c> still sends the session's app id
+/// (the handler puts it in <c>Baggage.Current</c> for its own send), a client without it does not, and the session itself
+/// leaves <c>Baggage.Current</c> alone.
 /// The edge's app id comes from the query string here (<c>?app=</c>): a test stand-in for an authenticated claim.
 /// </summary>
 [Collection(OpenTelemetryTests.Name)]
@@ -97,7 +99,7 @@ public sealed class DifySessionOpenTelemetryTests
     [Theory]
     [InlineData("DIFY.APP_ID=victim,tenant=eu", "dify.app_id=edge-app|DIFY.APP_ID=victim|tenant=eu")]
     [InlineData("Tenant=x,tenant=y,z=1", "dify.app_id=edge-app|Tenant=x|tenant=y|z=1")]
-    public async Task PropagatingSession_KeysThatDifferInCase_StayOtherMembers_NeverTheAppId(string sent, string expected)
+    public async Task PropagatingSession_KeysThatDifferInCase_StayOtherMembers_NeverTheAppId(string sent, string viaHandler)
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
@@ -105,34 +107,51 @@ public sealed class DifySessionOpenTelemetryTests
         {
             using var withHandler = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
             using var plain = new HttpClient();
-            string viaHandler = await withHandler.GetStringAsync(backend.Address);
-            string viaPlain = await plain.GetStringAsync(backend.Address);
-            return string.Join(" ", new[] { viaHandler, viaPlain }.Select(h => string.Join("|", h.Split(',', StringSplitOptions.TrimEntries))));
+            string inOrder = string.Join("|", (await withHandler.GetStringAsync(backend.Address)).Split(',', StringSplitOptions.TrimEntries));
+            return inOrder + " " + Members(await plain.GetStringAsync(backend.Address));
         });
 
-        Assert.Equal(expected + " " + expected, await SendAsync(edge, sent));
+        // The client without the handler sends the caller's members only: the session's app id is not in them.
+        Assert.Equal(viaHandler + " " + Members(sent), await SendAsync(edge, sent));
     }
 
-    [Fact]
-    public async Task SyncSend_WithTheFlowSuppressed_StillSends()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SyncSend_CarriesTheAppId_AlsoWithTheFlowSuppressed_ThenTheFlowHasTheRequestsBaggageBack(bool suppressFlow)
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
         await using TestApp edge = await TestApp.StartAsync(a =>
         {
+            a.Use(async (context, next) =>
+            {
+                await next(context);
+                await context.Response.WriteAsync(" after=" + OpenTelemetryBaggage());
+            });
             a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
             a.MapGet("/", () =>
             {
                 using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
-                using (ExecutionContext.SuppressFlow())
+                string sent;
+                AsyncFlowControl? suppressed = suppressFlow ? ExecutionContext.SuppressFlow() : null;
+                try
                 {
                     using HttpResponseMessage response = http.Send(new HttpRequestMessage(HttpMethod.Get, backend.Address));
-                    return response.Content.ReadAsStringAsync().Result.Split(',')[0];
+                    sent = Members(response.Content.ReadAsStringAsync().Result);
                 }
+                finally
+                {
+                    suppressed?.Undo();
+                }
+
+                // The send's own baggage is gone: this flow is back on the request's holder, which the middleware reads.
+                OpenTelemetry.Baggage.SetBaggage("set.after", "1");
+                return sent + " in=" + OpenTelemetryBaggage();
             });
         });
 
-        Assert.Equal("dify.app_id=edge-app", await SendAsync(edge, "tenant=eu"));
+        Assert.Equal("dify.app_id=edge-app|tenant=eu in=set.after=1|tenant=eu after=set.after=1|tenant=eu", await SendAsync(edge, "tenant=eu"));
     }
 
     [Theory]
@@ -156,7 +175,7 @@ public sealed class DifySessionOpenTelemetryTests
 
     [Theory]
     [MemberData(nameof(CallerBaggage))]
-    public async Task UseDifySession_PropagateAsBaggage_RewrittenHeaderCarriesTheSessionsAppId(string sent, string others)
+    public async Task UseDifySession_PropagateAsBaggage_RewrittenHeader_TheHandlersClientCarriesTheSessionsAppId_APlainOneDoesNot(string sent, string others)
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
@@ -167,14 +186,14 @@ public sealed class DifySessionOpenTelemetryTests
             return Members(await withHandler.GetStringAsync(backend.Address)) + " " + Members(await plain.GetStringAsync(backend.Address));
         });
 
-        // Also a client without the handler: OpenTelemetry's instrumentation writes Baggage.Current on every request.
-        string expected = "dify.app_id=edge-app" + others;
-        Assert.Equal(expected + " " + expected, await SendAsync(edge, sent));
+        // A client without the handler sends what OpenTelemetry's instrumentation writes from Baggage.Current: the caller's
+        // other members, never the session's app id.
+        Assert.Equal("dify.app_id=edge-app" + others + " " + others.TrimStart('|'), await SendAsync(edge, sent));
     }
 
     [Theory]
     [MemberData(nameof(CallerBaggage))]
-    public async Task WithDifySession_PropagateAsBaggage_RewrittenHeaderCarriesTheSessionsAppId_InTheHandlerAndWhileTheResultIsWritten(string sent, string others)
+    public async Task WithDifySession_PropagateAsBaggage_RewrittenHeader_TheHandlersClientsCarryTheSessionsAppId_InTheHandlerAndWhileTheResultIsWritten(string sent, string others)
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp backend = await StartBackendAsync();
@@ -198,13 +217,13 @@ public sealed class DifySessionOpenTelemetryTests
         });
 
         string expected = "dify.app_id=edge-app" + others;
-        Assert.Equal(expected + " " + expected + " " + expected, await SendAsync(edge, sent));
+        Assert.Equal(expected + " " + expected + " " + others.TrimStart('|'), await SendAsync(edge, sent));
     }
 
     [Theory]
-    [InlineData("tenant.region=eu", "tenant.region=eu")]
-    [InlineData("", "")]
-    public async Task UseDifySession_SessionEnded_PreviousBaggageCurrentRestored(string sent, string before)
+    [InlineData("tenant.region=eu")]
+    [InlineData("")]
+    public async Task UseDifySession_PropagateAsBaggage_OpenTelemetryBaggageUntouched_InTheSessionAndAfter(string sent)
     {
         using TracerProvider tracing = StartOpenTelemetry();
         await using TestApp edge = await TestApp.StartAsync(a =>
@@ -220,39 +239,56 @@ public sealed class DifySessionOpenTelemetryTests
             a.MapGet("/", () => "in=" + OpenTelemetryBaggage());
         });
 
-        string inSession = string.Join("|", new[] { "dify.app_id=edge-app", before }.Where(s => s.Length > 0).Order(StringComparer.Ordinal));
-        Assert.Equal($"in={inSession} after={before}", await SendAsync(edge, sent));
+        // Baggage.Current is shared by every flow of the request: the session never puts its app id there.
+        Assert.Equal($"in={sent} after={sent}", await SendAsync(edge, sent));
     }
 
     [Theory]
-    [InlineData("tenant.region=eu")]
-    [InlineData("")]
-    public async Task WithDifySession_SessionEnded_WorkThatCapturedItSeesThePreviousBaggage(string sent)
+    [InlineData("tenant.region=eu", false)]
+    [InlineData("", false)]
+    [InlineData("tenant.region=eu", true)]
+    [InlineData("", true)]
+    public async Task PropagateAsBaggage_SessionEnded_WorkThatCapturedItSendsNoAppId_ThroughTheHandlersClient(string sent, bool endpointConvention)
     {
         using TracerProvider tracing = StartOpenTelemetry();
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using TestApp backend = await StartBackendAsync();
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task<string>? background = null;
         await using TestApp edge = await TestApp.StartAsync(a =>
         {
-            a.MapGet("/", () =>
+            a.Use(async (context, next) =>
             {
-                string inHandler = OpenTelemetryBaggage();
+                await next(context);
+                ended.SetResult(); // the session (middleware or endpoint convention) has ended by now
+            });
+            if (!endpointConvention)
+            {
+                a.UseDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            }
 
-                // Work that captured the handler's flow and outlives the request.
+            RouteHandlerBuilder endpoint = a.MapGet("/", async () =>
+            {
+                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                string inHandler = Members(await http.GetStringAsync(backend.Address));
+
+                // Work that captured the handler's flow, and so the session, and calls out after the request ended.
                 background = Task.Run(async () =>
                 {
-                    await release.Task;
-                    return OpenTelemetryBaggage();
+                    await ended.Task;
+                    using var later = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                    return Members(await later.GetStringAsync(backend.Address));
                 });
-                return new { inHandler };
-            }).WithDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+                return inHandler;
+            });
+            if (endpointConvention)
+            {
+                endpoint.WithDifySession(o => { o.AppId = AppId; o.PropagateAsBaggage = true; });
+            }
         });
 
         string answer = await SendAsync(edge, sent);
-        release.SetResult();
 
-        string inSession = string.Join("|", new[] { "dify.app_id=edge-app", sent }.Where(s => s.Length > 0).Order(StringComparer.Ordinal));
-        Assert.Equal($"{{\"inHandler\":\"{inSession}\"}}", answer);
+        Assert.Equal(string.Join("|", new[] { "dify.app_id=edge-app", sent }.Where(m => m.Length > 0).Order(StringComparer.Ordinal)), answer);
         Assert.Equal(sent, await background!);
     }
 

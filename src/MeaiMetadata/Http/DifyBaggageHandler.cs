@@ -23,8 +23,8 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     }
 
     /// <summary>Gets or sets what else carries the app id of one send (MeaiMetadata.AspNetCore: OpenTelemetry's baggage, which
-    /// its HTTP instrumentation writes below every handler); called inside the send's own flow.</summary>
-    internal static Action<string>? AlsoCarry { get; set; }
+    /// its HTTP instrumentation writes below every handler); called in the send's flow, it returns what undoes it.</summary>
+    internal static Func<string, IDisposable?>? AlsoCarry { get; set; }
 
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
@@ -35,35 +35,32 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry || ExecutionContext.Capture() is not { } flow)
+        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry)
         {
-            return base.Send(request, cancellationToken); // also when the flow is suppressed: nothing to carry it in
+            return base.Send(request, cancellationToken);
         }
 
-        // Run in a copy of the flow, so that what the carrier changes ends with the send, as in the async path.
-        HttpResponseMessage? response = null;
-        ExecutionContext.Run(flow, _ =>
-        {
-            Carry(carry, appId);
-            response = base.Send(request, cancellationToken);
-        }, null);
-        return response!;
+        // Undone when the send returns, also in a flow whose ExecutionContext is suppressed (and so cannot be copied).
+        using IDisposable? carried = Carry(carry, appId);
+        return base.Send(request, cancellationToken);
     }
 
-    private async Task<HttpResponseMessage> SendCarryingAsync(Action<string> carry, string appId, HttpRequestMessage request, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendCarryingAsync(Func<string, IDisposable?> carry, string appId, HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        Carry(carry, appId); // inside this async method: its changes to the flow end with it
+        // Inside this async method: its changes to the flow end with it.
+        using IDisposable? carried = Carry(carry, appId);
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
-    private static void Carry(Action<string> carry, string appId)
+    private static IDisposable? Carry(Func<string, IDisposable?> carry, string appId)
     {
         try
         {
-            carry(appId);
+            return carry(appId);
         }
         catch (Exception)
         {
+            return null;
         }
     }
 

@@ -80,17 +80,27 @@ public sealed class SessionPropagationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task PlainHttpClient_WithoutTheHandler_CarriesNoAppId()
+    public async Task NoActivity_PropagatingSession_OnlyTheClientWithAddDifyBaggageSendsTheAppId()
     {
-        using var http = new HttpClient();
+        // Without the handler only the platform's propagator writes baggage: Activity.Baggage, and only when an Activity is
+        // current. A worker or console flow has none, and a session sets none (it would reach every flow under the Activity).
+        Assert.Null(Activity.Current);
+        await using ServiceProvider services = Services("factory client with AddDifyBaggage()");
+        using var plain = new HttpClient();
+        using HttpClient carrying = Client("factory client with AddDifyBaggage()", services);
+
         using (DifySession.Begin("edge-app", propagateAsBaggage: true))
         {
-            using HttpResponseMessage response = await http.PostAsync(_backend.Address, null);
-            response.EnsureSuccessStatusCode();
+            using HttpResponseMessage fromPlain = await plain.PostAsync(_backend.Address, null);
+            fromPlain.EnsureSuccessStatusCode();
+            Assert.Null(_backend.Seen[^1].Baggage);
+
+            using HttpResponseMessage fromCarrying = await carrying.PostAsync(_backend.Address, null);
+            fromCarrying.EnsureSuccessStatusCode();
+            Assert.Equal("dify.app_id=edge-app", _backend.Seen[^1].Baggage);
         }
 
-        Assert.Null(Assert.Single(_openAI.Requests).Metadata);
-        Assert.Null(_backend.Seen[^1].Baggage);
+        Assert.Equal(new string?[] { null, "edge-app" }, _openAI.Requests.Select(r => r.Metadata?["dify_app_id"]));
     }
 
     [Fact]

@@ -104,7 +104,8 @@ public sealed class EdgeServiceTests(ITestOutputHelper output)
     public async Task CallerSendsOtherBaggageOnly_OpenAIReceivesItsOwnApp_NotUntagged(string baggage)
     {
         // With OpenTelemetry's default propagator, any baggage member makes its HttpClient instrumentation rewrite the
-        // outgoing baggage header from Baggage.Current: the edge's session must be in it, or the backend gets no app id.
+        // outgoing baggage header from Baggage.Current: the edge's AddDifyBaggage() client must put the session's app id in
+        // it for its send, or the backend gets no app id.
         await using TwoServicesHost host = await TwoServicesHost.StartAsync(s_tenCallers);
 
         using HttpResponseMessage response = await host.AskAsync("sk-caller-6", "other members", ("baggage", baggage));
