@@ -72,8 +72,14 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var during = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var after = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pipelineDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using TestApp app = await TestApp.StartAsync(a =>
         {
+            a.Use(async (context, next) =>
+            {
+                await next(context); // the session middleware inside has ended its session when this returns
+                pipelineDone.SetResult();
+            });
             a.UseDifySession(_ => "app-1");
             a.MapGet("/", async () =>
             {
@@ -90,6 +96,7 @@ public sealed class DifySessionApplicationBuilderExtensionsTests
 
         Assert.Equal("done", await app.Client.GetStringAsync(""));
         Assert.Equal("app-1|False", await during.Task.WaitAsync(s_timeout));
+        await pipelineDone.Task.WaitAsync(s_timeout); // the response can reach the client before the session's scope is disposed
         release.SetResult();
         Assert.Equal("none", await after.Task.WaitAsync(s_timeout));
     }

@@ -248,7 +248,14 @@ public sealed class DifySessionEndpointConventionBuilderExtensionsTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fromHandler = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var fromResult = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pipelineDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using TestApp app = await TestApp.StartAsync(a =>
+        {
+            a.Use(async (context, next) =>
+            {
+                await next(context); // the endpoint's session has ended when this returns
+                pipelineDone.SetResult();
+            });
             a.MapGet("/", () =>
             {
                 _ = Task.Run(async () =>
@@ -265,9 +272,11 @@ public sealed class DifySessionEndpointConventionBuilderExtensionsTests
                     });
                     await body.WriteAsync("x"u8.ToArray());
                 });
-            }).WithDifySession(_ => "app"));
+            }).WithDifySession(_ => "app");
+        });
 
         Assert.Equal("x", await app.Client.GetStringAsync(""));
+        await pipelineDone.Task.WaitAsync(s_timeout); // the response can reach the client before the session's scope is disposed
         release.SetResult();
         Assert.Equal("none", await fromHandler.Task.WaitAsync(s_timeout));
         Assert.Equal("none", await fromResult.Task.WaitAsync(s_timeout));
