@@ -40,7 +40,7 @@ internal static class DifyBudgetEstimate
     public const int PerNonText = 50_000;
 
     /// <summary>Inflating a PDF's streams stops here: the estimate is then above every model's context window.</summary>
-    private const long MaxInflatedPdfBytes = 8L << 20;
+    internal const long MaxInflatedPdfBytes = 8L << 20;
 
     /// <summary>At most this many streams of a PDF are inflated: a file of many tiny streams is not read for ever.</summary>
     private const int MaxPdfStreams = 4096;
