@@ -102,7 +102,7 @@ internal static class SpendProgram
             return ExitFailed;
         }
 
-        await error.WriteLineAsync($"read {report.Read} stored completion(s); prices: {prices.Description}.");
+        await error.WriteLineAsync($"read {report.Read} stored completion(s), {report.Rows.Sum(r => r.Requests)} of them in the range{(arguments.App is null ? "" : " and of the app")}; prices: {prices.Description}.");
         if (report.Rows.Where(r => r.Cost is null).Select(r => r.Model).Distinct().Order(StringComparer.Ordinal).ToArray() is { Length: > 0 } unpriced)
         {
             await error.WriteLineAsync($"no price for {string.Join(", ", unpriced.Select(m => $"'{m}'"))}: its cost is shown as (no price), empty in CSV, null in JSON; give prices with --prices FILE or --config appsettings.json.");
@@ -167,7 +167,7 @@ internal static class SpendProgram
                 }
 
                 console.Write(table);
-                var chart = new BarChart().Label("spend per app (USD)").Width(80);
+                var chart = new BarChart().Label("spend per app (USD)").Width(80).UseValueFormatter(v => Usd((decimal)v)); // as the table: 0.000005, not 5.1E-06
                 foreach (IGrouping<string?, DifySpendRow> app in report.Rows.GroupBy(r => r.AppId))
                 {
                     chart.AddItem(Markup.Escape(app.Key ?? "(untagged)"), (double)app.Sum(r => r.Cost ?? 0m), Color.Default);
