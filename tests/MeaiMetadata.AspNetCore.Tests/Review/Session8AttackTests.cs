@@ -12,6 +12,10 @@ namespace MeaiMetadata.AspNetCore.Tests.Review;
 /// session's app id, OpenTelemetry included"; under OpenTelemetry's HTTP instrumentation the handler puts the app id in
 /// <c>Baggage.Current</c> "for its own send only" and undoes it afterwards (docs/across-services.md, docs/aspnetcore.md,
 /// <c>DifySessionOptions.PropagateAsBaggage</c>). Each test asserts the promise, so it FAILS where it is broken.</summary>
+/// <remarks>Failing when written: PlainClientCalledInsideTheHandlersSend_UnderOpenTelemetry_DoesNotCarryTheAppId,
+/// AsyncSendWithTheFlowSuppressed_ItsUndo_NeverWritesTheRequestsBaggageIntoTheFlowThatCompletesIt(true),
+/// SessionOpenedInCode_WithoutTheAspNetCoreRegistrations_UnderOpenTelemetry_TheHandlersClientStillSendsTheAppId (pre-existing).
+/// Held: the (false) control of the flow-suppressed test.</remarks>
 [Collection(OpenTelemetryTests.Name)]
 public sealed class Session8AttackTests
 {
@@ -109,5 +113,45 @@ public sealed class Session8AttackTests
         (await send!).Dispose();
 
         Assert.Equal(string.Empty, seen);
+    }
+
+    /// <summary>Promise (README "Across services": "only such clients send it, with or without OpenTelemetry";
+    /// docs/across-services.md: "Elsewhere: using (DifySession.Begin(appId, propagateAsBaggage: true))", table row
+    /// <c>new HttpClient(new DifyBaggageHandler(...))</c>: yes). Attack: an ASP.NET Core service with OpenTelemetry that opens
+    /// its propagating sessions in code (a webhook endpoint, a message handler) and never calls <c>UseDifySession</c>,
+    /// <c>WithDifySession</c> or <c>UseDifyBaggageTrust</c> (or does not reference MeaiMetadata.AspNetCore at all). Nothing
+    /// then sets <c>DifyBaggageHandler.AlsoCarry</c>, so when the caller sent any baggage OpenTelemetry's HTTP instrumentation
+    /// rewrites the handler's header from <c>Baggage.Current</c> and the app id is lost. Expected
+    /// <c>dify.app_id=webhook-app|tenant=eu</c>; actual <c>tenant=eu</c>. (<c>AlsoCarry</c> is process-wide: this test clears
+    /// it, as in a process where no registration ran, and puts it back.) Pre-existing: not changed by this session.</summary>
+    [Fact]
+    public async Task SessionOpenedInCode_WithoutTheAspNetCoreRegistrations_UnderOpenTelemetry_TheHandlersClientStillSendsTheAppId()
+    {
+        System.Reflection.PropertyInfo alsoCarry = typeof(DifyBaggageHandler).GetProperty("AlsoCarry", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+        object? registered = alsoCarry.GetValue(null);
+        alsoCarry.SetValue(null, null);
+        try
+        {
+            using TracerProvider tracing = StartOpenTelemetry();
+            await using TestApp backend = await StartBackendAsync();
+            await using TestApp edge = await TestApp.StartAsync(a => a.MapGet("/", async () =>
+            {
+                using var http = new HttpClient(new DifyBaggageHandler(new SocketsHttpHandler()));
+                using (DifySession.Begin("webhook-app", propagateAsBaggage: true))
+                {
+                    return Members(await http.GetStringAsync(backend.Address));
+                }
+            }));
+
+            using var request = new HttpRequestMessage(HttpMethod.Get, "");
+            request.Headers.Add("baggage", "tenant=eu");
+            using HttpResponseMessage response = await edge.Client.SendAsync(request);
+
+            Assert.Equal("dify.app_id=webhook-app|tenant=eu", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            alsoCarry.SetValue(null, registered);
+        }
     }
 }
