@@ -1,5 +1,5 @@
+using MeaiMetadata.Http;
 using System.Diagnostics;
-using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 
@@ -123,21 +123,8 @@ internal static class BaggageMembers
     }
 
     /// <summary>Whether a member (<c>key=value;properties</c>) has the key <c>dify.app_id</c>.</summary>
-    public static bool IsAppIdMember(ReadOnlySpan<char> member)
-    {
-        int end = member.IndexOfAny('=', ';');
-        return IsAppIdKey(end < 0 ? member : member[..end]);
-    }
+    public static bool IsAppIdMember(ReadOnlySpan<char> member) => DifyBaggageHandler.IsAppIdMember(member);
 
     /// <summary>Whether <paramref name="key"/> reads as <c>dify.app_id</c>, as it is or percent-decoded, whitespace trimmed.</summary>
-    public static bool IsAppIdKey(ReadOnlySpan<char> key)
-    {
-        ReadOnlySpan<char> trimmed = key.Trim();
-        if (trimmed.SequenceEqual(AppIdKey))
-        {
-            return true;
-        }
-
-        return trimmed.ContainsAny('%', '+') && WebUtility.UrlDecode(trimmed.ToString()).AsSpan().Trim().SequenceEqual(AppIdKey);
-    }
+    public static bool IsAppIdKey(ReadOnlySpan<char> key) => DifyBaggageHandler.IsAppIdKey(key);
 }

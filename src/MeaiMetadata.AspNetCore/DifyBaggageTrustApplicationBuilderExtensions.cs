@@ -43,7 +43,6 @@ public static class DifyBaggageTrustApplicationBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(isTrusted);
-        OpenTelemetryBaggage.CarryOnEverySend();
 
         IServiceProvider services = app.ApplicationServices;
         ILoggerFactory loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;

@@ -56,7 +56,6 @@ public static class DifySessionApplicationBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(configure);
-        OpenTelemetryBaggage.CarryOnEverySend();
 
         ILoggerFactory loggerFactory = app.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var lookup = DifySessionLookup.Create(configure, loggerFactory.CreateLogger<DifySessionMiddleware>());

@@ -57,7 +57,6 @@ public static class DifySessionEndpointConventionBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        OpenTelemetryBaggage.CarryOnEverySend();
 
         var options = new DifySessionOptions();
         configure(options);

@@ -10,11 +10,11 @@ namespace MeaiMetadata;
 public sealed class DifySession
 {
     private static readonly AsyncLocal<Scope?> s_current = new();
-    private string? _sentAppId;
 
     private DifySession(string appId, bool propagatesAsBaggage)
     {
         AppId = appId;
+        SentAppId = WireMetadata.Normalize(appId, WireMetadata.MaxValueLength); // the same instance for most ids: no allocation
         PropagatesAsBaggage = propagatesAsBaggage;
     }
 
@@ -40,14 +40,15 @@ public sealed class DifySession
         }
     }
 
-    /// <summary>Gets the app id as OpenAI receives it (lone surrogates replaced, at most 512 characters), computed once.</summary>
-    internal string SentAppId => _sentAppId ??= WireMetadata.Normalize(AppId, WireMetadata.MaxValueLength);
+    /// <summary>Gets the app id as OpenAI receives it (lone surrogates replaced, at most 512 characters): one instance, so a
+    /// call's decision can keep the session it came from.</summary>
+    internal string SentAppId { get; }
 
     /// <summary>Gets a value indicating whether the session's scope was disposed.</summary>
     internal bool IsEnded { get; private set; }
 
-    /// <summary>Gets a value indicating whether the app id is empty or white space: no app.</summary>
-    internal bool IsBlank => string.IsNullOrWhiteSpace(AppId);
+    /// <summary>Gets a value indicating whether the app id is empty or white space, also once cut to 512 characters: no app.</summary>
+    internal bool IsBlank => string.IsNullOrWhiteSpace(SentAppId);
 
     /// <summary>Starts a session for <paramref name="appId"/> in the current async flow.</summary>
     public static IDisposable Begin(string appId) => Begin(appId, propagateAsBaggage: false);

@@ -1,5 +1,7 @@
 using System.Diagnostics;
-using MeaiMetadata.Tagging;
+using System.Net;
+using OpenTelemetry;
+using OpenTelemetry.Context;
 
 namespace MeaiMetadata.Http;
 
@@ -22,46 +24,61 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     {
     }
 
-    /// <summary>Gets or sets what else carries the app id of one send (MeaiMetadata.AspNetCore: OpenTelemetry's baggage, which
-    /// its HTTP instrumentation writes below every handler); called in the send's flow, it returns what undoes it.</summary>
-    internal static Func<string, IDisposable?>? AlsoCarry { get; set; }
-
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        AddBaggage(request) is { } appId && AlsoCarry is { } carry
-            ? SendCarryingAsync(carry, appId, request, cancellationToken)
+        AddBaggage(request) is { } appId && Baggage.Current.Count > 0
+            ? SendCarryingAsync(appId, request, cancellationToken)
             : base.SendAsync(request, cancellationToken);
 
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (AddBaggage(request) is not { } appId || AlsoCarry is not { } carry)
+        if (AddBaggage(request) is not { } appId || Baggage.Current.Count == 0)
         {
             return base.Send(request, cancellationToken);
         }
 
-        // Undone when the send returns, also in a flow whose ExecutionContext is suppressed (and so cannot be copied).
-        using IDisposable? carried = Carry(carry, appId);
-        return base.Send(request, cancellationToken);
+        // Undone when the send returns, also in a flow whose ExecutionContext is suppressed.
+        object? holder = CarryInOpenTelemetryBaggage(appId);
+        try
+        {
+            return base.Send(request, cancellationToken);
+        }
+        finally
+        {
+            RuntimeContext.SetValue(OpenTelemetrySlot, holder);
+        }
     }
 
-    private async Task<HttpResponseMessage> SendCarryingAsync(Func<string, IDisposable?> carry, string appId, HttpRequestMessage request, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendCarryingAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        // Inside this async method: its changes to the flow end with it.
-        using IDisposable? carried = Carry(carry, appId);
+        _ = CarryInOpenTelemetryBaggage(appId); // inside this async method: its changes to the flow end with it, in no other flow
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
-    private static IDisposable? Carry(Func<string, IDisposable?> carry, string appId)
+    /// <summary>OpenTelemetry's slot of <see cref="Baggage.Current"/>: a holder every flow of a request shares once it exists.</summary>
+    private const string OpenTelemetrySlot = "otel.baggage";
+
+    /// <summary>Gives this send's flow an OpenTelemetry baggage of its own whose first item is <c>dify.app_id</c>: its HTTP
+    /// instrumentation rewrites the <c>baggage</c> header from <see cref="Baggage.Current"/> below every handler (when it is
+    /// not empty), and writes items in order up to 180 or 8,192 bytes, so the app id goes first.</summary>
+    /// <returns>The holder the flow had, to put back.</returns>
+    private static object? CarryInOpenTelemetryBaggage(string appId)
     {
-        try
+        Baggage current = Baggage.Current;
+        var items = new Dictionary<string, string>(current.Count + 1, StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = appId };
+        foreach (KeyValuePair<string, string> item in current)
         {
-            return carry(appId);
+            if (!IsAppIdKey(item.Key))
+            {
+                items[item.Key] = item.Value;
+            }
         }
-        catch (Exception)
-        {
-            return null;
-        }
+
+        object? holder = RuntimeContext.GetValue(OpenTelemetrySlot);
+        RuntimeContext.SetValue(OpenTelemetrySlot, null); // this flow's own holder from here: the shared one stays as it is
+        Baggage.Current = Baggage.Create(items);
+        return holder;
     }
 
     /// <summary>Puts the current propagating session's app id on <paramref name="request"/>, keeping its other baggage.</summary>
@@ -73,7 +90,7 @@ public sealed class DifyBaggageHandler : DelegatingHandler
             return null;
         }
 
-        string normalized = WireMetadata.Normalize(session.AppId, WireMetadata.MaxValueLength);
+        string normalized = session.SentAppId;
         string appId = Uri.EscapeDataString(normalized);
         var baggage = new System.Text.StringBuilder(DifyMetadataTelemetry.AppIdTag.Length + 1 + appId.Length);
         baggage.Append(DifyMetadataTelemetry.AppIdTag).Append('=').Append(appId);
@@ -97,7 +114,7 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         {
             foreach (KeyValuePair<string, string?> item in activity.Baggage)
             {
-                if (!string.Equals(item.Key, DifyMetadataTelemetry.AppIdTag, StringComparison.Ordinal))
+                if (!IsAppIdKey(item.Key))
                 {
                     baggage.Append(',').Append(Uri.EscapeDataString(item.Key)).Append('=').Append(Uri.EscapeDataString(item.Value ?? string.Empty));
                 }
@@ -108,10 +125,19 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         return normalized;
     }
 
-    private static bool IsAppIdMember(string member)
+    /// <summary>Whether a member (<c>key=value;properties</c>) has the key <c>dify.app_id</c>.</summary>
+    internal static bool IsAppIdMember(ReadOnlySpan<char> member)
     {
-        int equals = member.IndexOf('=', StringComparison.Ordinal);
-        ReadOnlySpan<char> key = (equals < 0 ? member : member[..equals]).AsSpan().Trim();
-        return key.Equals(DifyMetadataTelemetry.AppIdTag, StringComparison.Ordinal);
+        int end = member.IndexOfAny('=', ';');
+        return IsAppIdKey(end < 0 ? member : member[..end]);
+    }
+
+    /// <summary>Whether <paramref name="key"/> reads as <c>dify.app_id</c>, as it is or percent-decoded (a propagator may
+    /// decode keys), white space trimmed. Keys are otherwise case-sensitive: <c>DIFY.APP_ID</c> is another member.</summary>
+    internal static bool IsAppIdKey(ReadOnlySpan<char> key)
+    {
+        ReadOnlySpan<char> trimmed = key.Trim();
+        return trimmed.SequenceEqual(DifyMetadataTelemetry.AppIdTag) ||
+            (trimmed.ContainsAny('%', '+') && WebUtility.UrlDecode(trimmed.ToString()).AsSpan().Trim().SequenceEqual(DifyMetadataTelemetry.AppIdTag));
     }
 }
