@@ -12,8 +12,9 @@ namespace MeaiMetadata.TwoServices;
 /// <summary>The OpenTelemetry wiring both services share: ASP.NET Core and HttpClient instrumentation, and for a service
 /// that calls a model the Microsoft.Extensions.AI source and meter and the <c>MeaiMetadata</c> meter. No exporter: the
 /// process that hosts a service adds its own (OTLP in production; <see cref="ExportSpans"/> here). OpenTelemetry's defaults
-/// otherwise, its propagator (trace context and baggage) included: <c>MeaiMetadata.AspNetCore</c> governs the
-/// <c>dify.app_id</c> in OpenTelemetry's <c>Baggage.Current</c> as well as in the header and the request activity.</summary>
+/// otherwise, its propagator (trace context and baggage) included: MeaiMetadata governs the <c>dify.app_id</c> in
+/// OpenTelemetry's <c>Baggage.Current</c> (the baggage handler's sends, the trust removal) as well as in the header and the
+/// request activity.</summary>
 public static class ServiceTelemetry
 {
     /// <summary>The name of the <c>UseOpenTelemetry()</c> chat layer's activity source and meter (its default).</summary>

@@ -26,20 +26,18 @@ public sealed class DifyBaggageHandler : DelegatingHandler
 
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        AddBaggage(request) is { } appId && Baggage.Current.Count > 0
-            ? SendCarryingAsync(appId, request, cancellationToken)
-            : base.SendAsync(request, cancellationToken);
+        AddBaggage(request) is { } carried ? SendCarryingAsync(carried, request, cancellationToken) : base.SendAsync(request, cancellationToken);
 
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (AddBaggage(request) is not { } appId || Baggage.Current.Count == 0)
+        if (AddBaggage(request) is not { } carried)
         {
             return base.Send(request, cancellationToken);
         }
 
         // Undone when the send returns, also in a flow whose ExecutionContext is suppressed.
-        object? holder = CarryInOpenTelemetryBaggage(appId);
+        object? holder = Carry(carried);
         try
         {
             return base.Send(request, cancellationToken);
@@ -50,39 +48,33 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         }
     }
 
-    private async Task<HttpResponseMessage> SendCarryingAsync(string appId, HttpRequestMessage request, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendCarryingAsync(Baggage carried, HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        _ = CarryInOpenTelemetryBaggage(appId); // inside this async method: its changes to the flow end with it, in no other flow
+        _ = Carry(carried); // inside this async method: its changes to the flow end with it, in no other flow
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>OpenTelemetry's slot of <see cref="Baggage.Current"/>: a holder every flow of a request shares once it exists.</summary>
     private const string OpenTelemetrySlot = "otel.baggage";
 
-    /// <summary>Gives this send's flow an OpenTelemetry baggage of its own whose first item is <c>dify.app_id</c>: its HTTP
-    /// instrumentation rewrites the <c>baggage</c> header from <see cref="Baggage.Current"/> below every handler (when it is
-    /// not empty), and writes items in order up to 180 or 8,192 bytes, so the app id goes first.</summary>
+    /// <summary>Gives this send's flow an OpenTelemetry baggage of its own: its HTTP instrumentation rewrites the
+    /// <c>baggage</c> header from <see cref="Baggage.Current"/> below every handler whenever it is not empty (also when a
+    /// handler inside this one adds an item), so it must say what the header says.</summary>
     /// <returns>The holder the flow had, to put back.</returns>
-    private static object? CarryInOpenTelemetryBaggage(string appId)
+    private static object? Carry(Baggage carried)
     {
-        Baggage current = Baggage.Current;
-        var items = new Dictionary<string, string>(current.Count + 1, StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = appId };
-        foreach (KeyValuePair<string, string> item in current)
-        {
-            if (!IsAppIdKey(item.Key))
-            {
-                items[item.Key] = item.Value;
-            }
-        }
-
         object? holder = RuntimeContext.GetValue(OpenTelemetrySlot);
         RuntimeContext.SetValue(OpenTelemetrySlot, null); // this flow's own holder from here: the shared one stays as it is
-        Baggage.Current = Baggage.Create(items);
+        Baggage.Current = carried;
         return holder;
     }
 
-    /// <summary>Puts the current propagating session's app id on <paramref name="request"/>, keeping its other baggage.</summary>
-    internal static string? AddBaggage(HttpRequestMessage request)
+    /// <summary>Puts the current propagating session's app id first on <paramref name="request"/>'s <c>baggage</c> header,
+    /// keeping its other members (or, without the header, the <see cref="Activity"/>'s baggage).</summary>
+    /// <returns>The same as an OpenTelemetry baggage (the app id first, then OpenTelemetry's own items, else the header's
+    /// members), or <see langword="null"/> outside a propagating session. OpenTelemetry writes items in order and stops at
+    /// 180 items or 8,192 bytes, so the app id goes first there too.</returns>
+    internal static Baggage? AddBaggage(HttpRequestMessage request)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (DifySession.Current is not { PropagatesAsBaggage: true, IsBlank: false } session)
@@ -90,11 +82,20 @@ public sealed class DifyBaggageHandler : DelegatingHandler
             return null;
         }
 
-        string normalized = session.SentAppId;
-        string appId = Uri.EscapeDataString(normalized);
+        string appId = Uri.EscapeDataString(session.SentAppId);
         var baggage = new System.Text.StringBuilder(DifyMetadataTelemetry.AppIdTag.Length + 1 + appId.Length);
         baggage.Append(DifyMetadataTelemetry.AppIdTag).Append('=').Append(appId);
+        Baggage current = Baggage.Current;
+        var carried = new Dictionary<string, string>(current.Count + 1, StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = session.SentAppId };
+        foreach (KeyValuePair<string, string> item in current)
+        {
+            if (!IsAppIdKey(item.Key))
+            {
+                carried[item.Key] = item.Value; // what OpenTelemetry would have sent
+            }
+        }
 
+        bool fromHeader = current.Count == 0;
         if (request.Headers.TryGetValues(HeaderName, out IEnumerable<string>? values))
         {
             foreach (string value in values)
@@ -104,6 +105,10 @@ public sealed class DifyBaggageHandler : DelegatingHandler
                     if (!IsAppIdMember(member))
                     {
                         baggage.Append(',').Append(member);
+                        if (fromHeader && member.Split(';')[0].Split('=', 2) is [var key, var text] && key.Trim().Length > 0)
+                        {
+                            _ = carried.TryAdd(Uri.UnescapeDataString(key.Trim()), Uri.UnescapeDataString(text.Trim()));
+                        }
                     }
                 }
             }
@@ -117,12 +122,16 @@ public sealed class DifyBaggageHandler : DelegatingHandler
                 if (!IsAppIdKey(item.Key))
                 {
                     baggage.Append(',').Append(Uri.EscapeDataString(item.Key)).Append('=').Append(Uri.EscapeDataString(item.Value ?? string.Empty));
+                    if (fromHeader)
+                    {
+                        _ = carried.TryAdd(item.Key, item.Value ?? string.Empty);
+                    }
                 }
             }
         }
 
         _ = request.Headers.TryAddWithoutValidation(HeaderName, baggage.ToString());
-        return normalized;
+        return Baggage.Create(carried);
     }
 
     /// <summary>Whether a member (<c>key=value;properties</c>) has the key <c>dify.app_id</c>.</summary>
