@@ -7,7 +7,9 @@ namespace MeaiMetadata.Http;
 
 /// <summary>An HTTP handler that sends the app id of the current propagating <see cref="DifySession"/> as the first member
 /// of the W3C <c>baggage</c> header (<c>dify.app_id</c>), keeping the other members; outside such a session the request is not
-/// changed. Add it with <c>services.AddHttpClient(...).AddDifyBaggage()</c>. This type is thread-safe.</summary>
+/// changed. Under OpenTelemetry's HTTP instrumentation, which rewrites that header from its own <c>Baggage.Current</c>, the
+/// send's flow gets an OpenTelemetry baggage that says the same. Add it with <c>services.AddHttpClient(...).AddDifyBaggage()</c>.
+/// This type is thread-safe.</summary>
 public sealed class DifyBaggageHandler : DelegatingHandler
 {
     /// <summary>The HTTP header of W3C Baggage.</summary>
