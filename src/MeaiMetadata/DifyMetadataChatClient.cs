@@ -111,21 +111,20 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
         DifyRequestDecision? call = Decide(settings, options, streaming: false, out ChatOptions? sent);
         DifyBudgetCall? budget = Budgets.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered: false);
-        GatewayRequest? headers = call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
-        if (headers is null && budget is null && GatewayScope.Current is null && (call is null || !_metrics.Enabled))
+        if (budget is null && GatewayScope.Current is null && (call is null || (settings.GatewayHeaders.Length == 0 && !_metrics.Enabled)))
         {
-            bool entered = Enter(call); // nothing to record, no headers to write or hide: covered while the call into it runs
+            call?.EnterInnerCall(); // nothing to record, no headers to write or hide: covered while the call into it runs
             try
             {
                 return base.GetResponseAsync(messages, sent, cancellationToken);
             }
             finally
             {
-                Exit(call, entered);
+                call?.ExitInnerCall();
             }
         }
 
-        return SendAsync(settings, call, budget, headers, messages, sent, cancellationToken);
+        return SendAsync(settings, call, budget, call, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -157,14 +156,15 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         base.Dispose(disposing);
     }
 
-    /// <summary>Sends with this call's gateway headers current (none hides an outer call's), then records the call once.</summary>
+    /// <summary>Sends with the gateway headers of <paramref name="headers"/> current (none hides an outer call's), then
+    /// records the call once.</summary>
     private async Task<ChatResponse> SendAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, GatewayRequest? headers, IEnumerable<ChatMessage> messages, ChatOptions? sent,
-        CancellationToken cancellationToken)
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, DifyRequestDecision? headers, IEnumerable<ChatMessage> messages,
+        ChatOptions? sent, CancellationToken cancellationToken)
     {
         GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
         ChatResponse? response = null;
-        bool entered = false;
+        call?.EnterInnerCall(); // for the whole call: the layers it reaches, also after an await, are covered by it
         try
         {
             if (budget is not null)
@@ -172,12 +172,11 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false); // throws, sending nothing, when it does not fit
             }
 
-            entered = Enter(call); // for the whole call: the layers it reaches, also after an await, are covered by it
             return response = await base.GetResponseAsync(messages, sent, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            Exit(call, entered);
+            call?.ExitInnerCall();
             if (budget is not null)
             {
                 await budget.SettleAsync(response?.Usage, response?.ModelId, completed: response is not null).ConfigureAwait(false);
@@ -185,8 +184,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
             if (budget?.IsCovered != true)
             {
-                headers?.End();
-                Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, headers);
+                Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId);
             }
         }
     }
@@ -200,9 +198,10 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     {
         UsageDetails? usage = null;
         string? model = null;
-        bool completed = false, entered = false;
+        bool completed = false;
         DifyBudgetCall? budget = null;
-        GatewayRequest? headers = covered || call is null ? null : GatewayRequest.For(call, settings.GatewayHeaders);
+        DifyRequestDecision? own = covered ? null : call; // while the stream runs: the layers it reaches are covered by it
+        own?.EnterInnerCall();
         try
         {
             budget = (covered ? CoveredBudgets : Budgets)?.Begin(settings, call, ref messages, ref sent, InnerClient, this, covered);
@@ -211,7 +210,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            entered = !covered && Enter(call); // while the stream runs: the layers it reaches are covered by it
             IAsyncEnumerator<ChatResponseUpdate>? updates = null;
             try
             {
@@ -219,7 +217,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 {
                     if (!covered)
                     {
-                        GatewayScope.Current = headers; // again after each yield: this method resumes in the consumer's flow, which never sees it
+                        GatewayScope.Current = call; // again after each yield: this method resumes in the consumer's flow, which never sees it
                     }
 
                     updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened here, when enumerated
@@ -253,7 +251,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         }
         finally
         {
-            Exit(call, entered);
+            own?.ExitInnerCall();
             if (budget is not null)
             {
                 await budget.SettleAsync(usage, model, completed).ConfigureAwait(false); // at the end, on abandon or failure
@@ -261,23 +259,8 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
             if (!covered)
             {
-                headers?.End();
-                Record(settings, call, usage, model, sent?.ModelId, headers);
+                Record(settings, call, usage, model, sent?.ModelId);
             }
-        }
-    }
-
-    private static bool Enter(DifyRequestDecision? call)
-    {
-        call?.EnterInnerCall();
-        return call is not null;
-    }
-
-    private static void Exit(DifyRequestDecision? call, bool entered)
-    {
-        if (entered)
-        {
-            call!.ExitInnerCall();
         }
     }
 
@@ -463,8 +446,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
 
     /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
     /// <remarks>Priced by the model the response names, else the one requested; tagged with the requested model.</remarks>
-    private void Record(
-        DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? responseModel, string? requestModel, GatewayRequest? headers)
+    private void Record(DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? responseModel, string? requestModel)
     {
         try
         {
@@ -473,9 +455,9 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 return; // a call this layer did not decide (it only hid an outer call's headers from it)
             }
 
-            if (headers is { Written: false } && call.Built && _metrics.FirstGatewayWarning())
+            if (call.GatewayHeadersLost && _metrics.FirstGatewayWarning())
             {
-                Log.GatewayHeadersNotSent(settings.Logger); // a request was built for the provider, and no policy wrote the headers
+                Log.GatewayHeadersNotSent(settings.Logger);
             }
 
             if (call.Ended)
@@ -520,7 +502,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     /// now, in the same tool invocation: a stacked layer reached by that call, which covers this one (it tags, records and
     /// enforces). A tool's request made with the loop's options runs in a newer tool invocation and is a call of its own.</summary>
     private bool IsCovered(ChatOptions? options) =>
-        DifyRequestDecision.Of(options) is { InCall: true } outer && outer.Layer != this && outer.Tool == FunctionInvokingChatClient.CurrentContext;
+        DifyRequestDecision.Of(options) is { InCall: true } outer && outer.Settings.Layer != this && outer.Tool == FunctionInvokingChatClient.CurrentContext;
 
     private TagPairs Tags(string appId, string? source) =>
         _tags is { } last && last.AppId == appId && last.Source == source ? last : _tags = new TagPairs(appId, source);

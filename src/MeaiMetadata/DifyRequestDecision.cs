@@ -14,14 +14,14 @@ namespace MeaiMetadata;
 /// <remarks>The options the layer passes on carry this decision as their <see cref="ChatOptions.RawRepresentationFactory"/>:
 /// the caller's factory runs first, then the mapping that serves the provider merges the tags into what it returned.
 /// This type is thread-safe.</remarks>
-public sealed class DifyRequestDecision
+public sealed partial class DifyRequestDecision
 {
-    // What the layer decided (set once), then what building the raw options found (set by the factory).
+    // What the layer decided (set once), then what happened to the call (set while it runs).
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
-        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048;
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, HeadersWritten = 4096;
 
-    // Two references and two ints, 40 B: the settings (or, for the few calls that have more, a Rare part that holds them with
-    // the caller's factory or metadata, a tool invocation, a budget), and the app id (or the session it came from).
+    // 40 B: the settings (or the Rare part that holds them, for the few calls that have more) and the app id (or the
+    // session it came from, which keeps it).
     private object _context;
     private readonly object _app;
     private int _flags, _inCall;
@@ -42,7 +42,7 @@ public sealed class DifyRequestDecision
     }
 
     /// <summary>Gets the app id as OpenAI receives it: lone surrogates replaced by U+FFFD, at most 512 UTF-16 characters.</summary>
-    public string AppId => _app as string ?? ((DifySession)_app).SentAppId!;
+    public string AppId => _app as string ?? ((DifySession)_app).SentAppId;
 
     /// <summary>Gets the source marker (<c>dify_source</c>), or <see langword="null"/> when none is sent.</summary>
     public string? Source => Settings.Source;
@@ -58,14 +58,15 @@ public sealed class DifyRequestDecision
     /// <summary>Gets the layer's logger, for what a mapping changes or drops.</summary>
     public ILogger Logger => Settings.Logger;
 
-    internal bool IsStreaming => Has(Streaming);
+    internal DifyMetadataSettings Settings => Volatile.Read(ref _context) switch { Rare rare => rare.Settings, var settings => (DifyMetadataSettings)settings };
 
     internal bool FromCall => Has(FromCallFlag);
 
-    /// <summary>Gets a value indicating whether the call polls a background response: no model request is sent.</summary>
-    internal bool IsPoll => Has(Poll);
+    internal bool IsStreaming => Has(Streaming);
 
-    internal DifyMetadataChatClient? Layer => Settings.Layer;
+    internal bool IsPoll => Has(Poll); // a background response poll: no model request is sent
+
+    internal bool HasMapping => !Has(NoMapping);
 
     internal DifySession? Session => _app as DifySession;
 
@@ -77,10 +78,16 @@ public sealed class DifyRequestDecision
     /// <summary>Gets a value indicating whether the layer is calling its inner client with these options right now.</summary>
     internal bool InCall => Volatile.Read(ref _inCall) > 0;
 
-    internal bool Ended => Has(EndedFlag);
+    internal bool Ended => Has(EndedFlag); // sent after its session ended: tagged nothing
 
-    /// <summary>Gets a value indicating whether the provider built a request from these options (a cache answering does not).</summary>
-    internal bool Built => Has(BuiltFlag);
+    internal bool Built => Has(BuiltFlag); // the provider built a request (a cache answering does not)
+
+    /// <summary>Gets a value indicating whether the call's gateway headers may go out: its layer writes some, the call is
+    /// running and its session has not ended (work it started may send later).</summary>
+    internal bool GatewayHeadersLive => Settings.GatewayHeaders.Length > 0 && InCall && Session is not { IsEnded: true };
+
+    /// <summary>Gets a value indicating whether the provider built a request and no policy or handler wrote its gateway headers.</summary>
+    internal bool GatewayHeadersLost => Settings.GatewayHeaders.Length > 0 && Has(BuiltFlag) && !Has(HeadersWritten);
 
     /// <summary>Gets the outcome to record, or <see langword="null"/> for a background poll (no model request): a refusal by
     /// the budget, else what building the raw options found, else what the layer decided.</summary>
@@ -90,27 +97,6 @@ public sealed class DifyRequestDecision
         : Has(StoreOff) || !Has(Tagged) ? DifyMetadataMetrics.StoreDisabled
         : Has(NoMapping) ? DifyMetadataMetrics.UnsupportedProvider
         : DifyMetadataMetrics.Attached);
-
-    /// <summary>Gets or sets the output tokens a budget reserved for this call: raw options asking for more are capped to it.</summary>
-    internal int? BudgetMaxOutputTokens
-    {
-        get => RarePart?.BudgetMaxOutputTokens;
-        set => Rarely().BudgetMaxOutputTokens = value;
-    }
-
-    /// <summary>Gets or sets the outcome of a call its budget refused (nothing was sent), or <see langword="null"/>.</summary>
-    internal string? BudgetOutcome
-    {
-        get => RarePart?.BudgetOutcome;
-        set => Rarely().BudgetOutcome = value;
-    }
-
-    internal bool HasMapping => !Has(NoMapping);
-
-
-    /// <summary>Returns the output a budgeted call's raw options may ask for: no more than the budget reserved.</summary>
-    internal int? CapOutput(int? requested) =>
-        BudgetMaxOutputTokens is int cap && (requested is null || requested > cap) ? cap : requested;
 
     /// <summary>Removes <c>dify_app_id</c> and <c>dify_source</c> that the caller put on an untagged request.</summary>
     public void RemoveReservedKeys(IDictionary<string, string>? metadata) => WireMetadata.RemoveReservedKeys(metadata, Logger);
@@ -122,9 +108,11 @@ public sealed class DifyRequestDecision
 
     internal void ExitInnerCall() => Interlocked.Decrement(ref _inCall);
 
+    internal void MarkHeadersWritten() => Set(HeadersWritten);
+
     /// <summary>Merges the tags into <paramref name="metadata"/> (the request's own) within <paramref name="rules"/> when the
-    /// request with the final <c>store</c> flag <paramref name="tagged"/> is tagged (the caller's
-    /// <c>AdditionalProperties["metadata"]</c> pairs added where the raw metadata does not set them), else removes reserved keys.</summary>
+    /// request, with its final <c>store</c> flag, is <paramref name="tagged"/> (the caller's <c>AdditionalProperties["metadata"]</c>
+    /// pairs added where the raw metadata does not set them); else removes reserved keys.</summary>
     internal bool Merge(IDictionary<string, string> metadata, bool tagged, MetadataRules rules, string target)
     {
         ArgumentNullException.ThrowIfNull(metadata);
@@ -134,12 +122,9 @@ public sealed class DifyRequestDecision
             return false;
         }
 
-        if (RarePart?.Pairs is { } pairs)
+        foreach (KeyValuePair<string, string> pair in RarePart?.Pairs ?? [])
         {
-            foreach (KeyValuePair<string, string> pair in pairs)
-            {
-                _ = metadata.TryAdd(pair.Key, pair.Value);
-            }
+            _ = metadata.TryAdd(pair.Key, pair.Value);
         }
 
         _ = WireMetadata.Merge(metadata, AppId, Source, rules, Logger, target);
@@ -151,9 +136,7 @@ public sealed class DifyRequestDecision
     internal object? CreateRawOptions(IChatClient providerClient)
     {
         Set(BuiltFlag);
-        object? raw = RarePart is { } rare && Interlocked.Exchange(ref rare.Measured, null) is { } measured
-            ? measured // what a budget measured is what is sent
-            : CallerFactory?.Invoke(providerClient);
+        object? raw = TakeMeasured() ?? CallerFactory?.Invoke(providerClient); // what a budget measured is what is sent
         if (Session is { IsEnded: true })
         {
             Set(EndedFlag); // options kept and sent after their session ended: an ended session tags nothing
@@ -177,9 +160,7 @@ public sealed class DifyRequestDecision
 
             raw ??= mapping.CreateRawOptions(providerClient, IsStreaming);
             Set(mapping.Apply(raw, this) ? Attached : StoreOff); // attached also where the caller's raw options turned store on
-
-            // The span of an OpenTelemetry layer inside this one is current here, not in the layer itself.
-            Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId);
+            Activity.Current?.SetTag(DifyMetadataTelemetry.AppIdTag, AppId); // the span of an OpenTelemetry layer inside this one
             return raw;
         }
         catch (Exception ex)
@@ -193,19 +174,6 @@ public sealed class DifyRequestDecision
     private bool Has(int flag) => (Volatile.Read(ref _flags) & flag) != 0;
 
     private void Set(int flag) => Interlocked.Or(ref _flags, flag);
-
-    /// <summary>Keeps what the caller's factory returned when a budget measured it, for the next request built: the
-    /// request sends what was reserved for.</summary>
-    internal void KeepMeasured(object? raw) => Rarely().Measured = raw;
-
-    /// <summary>Notes that a layer inside this call reserved and settled one of its requests on <paramref name="key"/> of
-    /// <paramref name="store"/>: the call's own reservation of that key is then released.</summary>
-    internal void KeptInside(object store, string key) => Rarely().Inside = Tuple.Create(store, key);
-
-    /// <summary>Returns whether a layer inside kept the budget of this call's requests on <paramref name="key"/> of <paramref name="store"/>.</summary>
-    internal bool IsKeptInside(object store, string key) => RarePart?.Inside is { } inside && ReferenceEquals(inside.Item1, store) && inside.Item2 == key;
-
-    private DifyMetadataSettings Settings => Volatile.Read(ref _context) switch { Rare rare => rare.Settings, var settings => (DifyMetadataSettings)settings };
 
     private Rare? RarePart => Volatile.Read(ref _context) as Rare;
 
@@ -222,23 +190,15 @@ public sealed class DifyRequestDecision
         return (Rare)context;
     }
 
-    /// <summary>Set before the call is passed on (the budget's part while it reserves), read after.</summary>
-    private sealed class Rare(DifyMetadataSettings settings)
+    /// <summary>What few calls have: set before the call is passed on (a budget's part while it reserves), read after.</summary>
+    private sealed partial class Rare(DifyMetadataSettings settings)
     {
         public DifyMetadataSettings Settings { get; } = settings;
-
-        public object? Measured;
-
-        public Tuple<object, string>? Inside { get; set; }
 
         public Func<IChatClient, object?>? Factory { get; init; }
 
         public Dictionary<string, string>? Pairs { get; init; }
 
         public FunctionInvocationContext? Tool { get; init; }
-
-        public int? BudgetMaxOutputTokens { get; set; }
-
-        public string? BudgetOutcome { get; set; }
     }
 }

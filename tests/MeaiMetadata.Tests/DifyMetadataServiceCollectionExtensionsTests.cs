@@ -278,7 +278,7 @@ public class DifyMetadataServiceCollectionExtensionsTests
         {
             GetResponseAsyncCallback = (_, _, _) =>
             {
-                captured.Add(MeaiMetadata.Gateways.GatewayScope.Current?.Values[0].Key);
+                captured.Add(CurrentGatewayHeaders.Values?[0].Key);
                 return Task.FromResult(new ChatResponse());
             },
         };

@@ -70,10 +70,10 @@ public sealed class ReviewAttackTests : IDisposable
     [InlineData(false)]
     public async Task StackedLayers_SameApp_GatewayHeadersStayCurrentForTheProvider(bool innerEnabled)
     {
-        GatewayRequest? seen = null;
+        List<KeyValuePair<string, string>>? seen = null;
         var inner = Answering(_ =>
         {
-            seen = GatewayScope.Current;
+            seen = CurrentGatewayHeaders.Values;
             return new ChatResponse(new ChatMessage(ChatRole.Assistant, "ok"));
         });
         var logs = new FakeLogCollector();
@@ -626,7 +626,7 @@ public sealed class ReviewAttackTests : IDisposable
             {
                 await Task.Yield();
                 string expected = "dify_app_id:" + messages.Last().Text + ",dify_source:dify";
-                if (GatewayScope.Current?.Values.Single().Value != expected)
+                if (CurrentGatewayHeaders.Values?.Single().Value != expected)
                 {
                     Interlocked.Increment(ref wrong);
                 }
@@ -671,7 +671,7 @@ public sealed class ReviewAttackTests : IDisposable
             for (int k = 0; k < 3; k++)
             {
                 await Task.Yield();
-                if (GatewayScope.Current?.Values.Single().Value != "dify_app_id:" + app + ",dify_source:dify")
+                if (CurrentGatewayHeaders.Values?.Single().Value != "dify_app_id:" + app + ",dify_source:dify")
                 {
                     Interlocked.Increment(ref wrong);
                 }

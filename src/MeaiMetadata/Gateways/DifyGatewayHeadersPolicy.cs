@@ -25,7 +25,7 @@ public sealed class DifyGatewayHeadersPolicy : PipelinePolicy
     private static void AddHeaders(PipelineMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        GatewayScope.Current?.ApplyTo(message.Request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.Set(name, value));
+        GatewayScope.ApplyTo(message.Request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.Set(name, value));
     }
 }
 
@@ -62,6 +62,6 @@ public sealed class DifyGatewayHeadersHandler : DelegatingHandler
     private static void AddHeaders(HttpRequestMessage request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        GatewayScope.Current?.ApplyTo(request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.TryAddWithoutValidation(name, value));
+        GatewayScope.ApplyTo(request.Headers, static (headers, name) => headers.Remove(name), static (headers, name, value) => headers.TryAddWithoutValidation(name, value));
     }
 }

@@ -131,29 +131,35 @@ internal sealed class GatewayHeader
         return null;
     }
 
-    /// <summary>Adds the headers of <paramref name="call"/> to <paramref name="values"/>.</summary>
-    public void Write(DifyRequestDecision call, List<KeyValuePair<string, string>> values)
+    /// <summary>Returns the headers <paramref name="headers"/> write for <paramref name="call"/>.</summary>
+    public static List<KeyValuePair<string, string>> ValuesOf(DifyRequestDecision call, GatewayHeader[] headers)
     {
-        switch (_format)
+        var values = new List<KeyValuePair<string, string>>(headers.Length + 1);
+        foreach (GatewayHeader header in headers)
         {
-            case "helicone":
-                values.Add(new(Name, PercentEncode(call.AppId)));
-                if (call.Source is { } source)
-                {
-                    values.Add(new("Helicone-Property-Dify-Source", PercentEncode(source)));
-                }
+            switch (header._format)
+            {
+                case "helicone":
+                    values.Add(new(header.Name, PercentEncode(call.AppId)));
+                    if (call.Source is { } source)
+                    {
+                        values.Add(new("Helicone-Property-Dify-Source", PercentEncode(source)));
+                    }
 
-                break;
-            case "portkey" or "json":
-                values.Add(new(Name, Json(call, _format == "portkey" ? PortkeyMaxValueLength : WireMetadata.MaxValueLength)));
-                break;
-            case "tags":
-                values.Add(new(Name, Tags(call)));
-                break;
-            default:
-                values.Add(new(Name, PercentEncode(call.AppId)));
-                break;
+                    break;
+                case "portkey" or "json":
+                    values.Add(new(header.Name, Json(call, header._format == "portkey" ? PortkeyMaxValueLength : WireMetadata.MaxValueLength)));
+                    break;
+                case "tags":
+                    values.Add(new(header.Name, Tags(call)));
+                    break;
+                default:
+                    values.Add(new(header.Name, PercentEncode(call.AppId)));
+                    break;
+            }
         }
+
+        return values;
     }
 
     /// <summary>RFC 3986 percent-encoding of the UTF-8 of <paramref name="value"/> (lone surrogates as U+FFFD).</summary>

@@ -45,9 +45,7 @@ public class GatewayHeaderTests
     private static Dictionary<string, string> Written(string entry, DifyRequestDecision decision)
     {
         Assert.Null(GatewayHeader.TryParse(entry, s_prefixes, out GatewayHeader? header));
-        var values = new List<KeyValuePair<string, string>>();
-        header!.Write(decision, values);
-        return values.ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
+        return GatewayHeader.ValuesOf(decision, [header!]).ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -32,10 +32,10 @@ public sealed class GatewayHeaderProperties(ITestOutputHelper output)
                 DifyRequestDecision decision = Decisions.Of(id, source);
                 string appId = decision.AppId; // what every channel carries: lone surrogates replaced, cut to 512
 
-                GatewayRequest headers = GatewayRequest.For(decision, gateways)!;
-                Assert.Equal(source is null ? 7 : 8, headers.Values.Length);
+                List<KeyValuePair<string, string>> headers = GatewayHeader.ValuesOf(decision, gateways);
+                Assert.Equal(source is null ? 7 : 8, headers.Count);
                 using var request = new HttpRequestMessage();
-                foreach ((string name, string value) in headers.Values)
+                foreach ((string name, string value) in headers)
                 {
                     Assert.All(value, c => Assert.InRange(c, '\u0020', '\u007E'));
                     Assert.NotEqual(' ', value[0]);
@@ -44,7 +44,7 @@ public sealed class GatewayHeaderProperties(ITestOutputHelper output)
                     Assert.Equal(value, Assert.Single(request.Headers.GetValues(name)));
                 }
 
-                var byName = headers.Values.ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
+                var byName = headers.ToDictionary(v => v.Key, v => v.Value, StringComparer.OrdinalIgnoreCase);
                 Assert.Equal(appId, Uri.UnescapeDataString(byName["Helicone-Property-Dify-App-Id"]));
                 Assert.Equal(appId, Uri.UnescapeDataString(byName["X-App-Text"]));
                 if (source is not null)
