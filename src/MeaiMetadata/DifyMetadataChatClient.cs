@@ -28,7 +28,7 @@ namespace MeaiMetadata;
 /// <para>It never breaks a request: an explicit <c>store: false</c> wins, OpenAI's limits hold, the caller's objects are
 /// never changed, and a request without an app goes out untagged. This type is thread-safe.</para>
 /// </remarks>
-public sealed class DifyMetadataChatClient : DelegatingChatClient
+public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 {
     private const string FromCall = "call";
     private static readonly object s_true = true, s_false = false;
@@ -37,7 +37,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
-    private readonly bool _layerBelow; // another layer is inside: a call it covers keeps its budget there, not here
     private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
@@ -50,7 +49,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
         _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, this);
-        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
     }
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class that follows live option changes.</summary>
@@ -72,7 +70,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
         _settings = Snapshot(options.Get(name), configure);
-        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
         _subscription = options.OnChange((changed, changedName) =>
         {
             if (string.Equals(changedName ?? Options.DefaultName, name, StringComparison.Ordinal))
@@ -89,13 +86,6 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         });
     }
 
-    /// <summary>Gets the budget store, clock and instruments of this layer (from the pipeline's services).</summary>
-    internal DifyBudgetEnforcer Budgets { get; init; } = DifyBudgetEnforcer.Default;
-
-    /// <summary>Gets the budgets this layer keeps for a call an outer layer covers: none when another layer is inside it (the
-    /// innermost layer keeps the budget of each request, and the outer call releases its reservation of the same key).</summary>
-    private DifyBudgetEnforcer? CoveredBudgets => _layerBelow ? null : Budgets;
-
     /// <inheritdoc />
     public override Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -105,7 +95,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         {
             // An outer layer's call covers this one (it tags and records); a budget is kept here, per request, the closest to it.
             return CoveredBudgets?.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
-                ? SendAsync(settings, null, inside, GatewayScope.Current, messages, options, cancellationToken)
+                ? SendAsync(settings, null, inside, messages, options, cancellationToken)
                 : base.GetResponseAsync(messages, options, cancellationToken);
         }
 
@@ -124,7 +114,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
             }
         }
 
-        return SendAsync(settings, call, budget, call, messages, sent, cancellationToken);
+        return SendAsync(settings, call, budget, messages, sent, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -134,7 +124,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         DifyMetadataSettings settings = _settings;
         if (IsCovered(options))
         {
-            return settings.Budgets is null || _layerBelow
+            return settings.Budgets is null || CoveredBudgets is null
                 ? base.GetStreamingResponseAsync(messages, options, cancellationToken)
                 : StreamAsync(settings, DifyRequestDecision.Of(options), covered: true, messages, options, cancellationToken);
         }
@@ -156,13 +146,17 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         base.Dispose(disposing);
     }
 
-    /// <summary>Sends with the gateway headers of <paramref name="headers"/> current (none hides an outer call's), then
-    /// records the call once.</summary>
+    /// <summary>Sends with this call's gateway headers current (none hides an outer call's; a covered call keeps the outer
+    /// call's), then records the call once.</summary>
     private async Task<ChatResponse> SendAsync(
-        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, DifyRequestDecision? headers, IEnumerable<ChatMessage> messages,
-        ChatOptions? sent, CancellationToken cancellationToken)
+        DifyMetadataSettings settings, DifyRequestDecision? call, DifyBudgetCall? budget, IEnumerable<ChatMessage> messages, ChatOptions? sent,
+        CancellationToken cancellationToken)
     {
-        GatewayScope.Current = headers; // set inside this async method: it flows into the inner call, never back to the caller
+        if (budget?.IsCovered != true)
+        {
+            GatewayScope.Current = call; // set inside this async method: it flows into the inner call, never back to the caller
+        }
+
         ChatResponse? response = null;
         call?.EnterInnerCall(); // for the whole call: the layers it reaches, also after an await, are covered by it
         try
@@ -201,6 +195,7 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
         bool completed = false;
         DifyBudgetCall? budget = null;
         DifyRequestDecision? own = covered ? null : call; // while the stream runs: the layers it reaches are covered by it
+        IAsyncEnumerator<ChatResponseUpdate>? updates = null;
         own?.EnterInnerCall();
         try
         {
@@ -210,47 +205,46 @@ public sealed class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            IAsyncEnumerator<ChatResponseUpdate>? updates = null;
-            try
+            while (true)
             {
-                while (true)
+                if (!covered)
                 {
-                    if (!covered)
-                    {
-                        GatewayScope.Current = call; // again after each yield: this method resumes in the consumer's flow, which never sees it
-                    }
-
-                    updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened here, when enumerated
-                    if (!await updates.MoveNextAsync().ConfigureAwait(false))
-                    {
-                        break;
-                    }
-
-                    ChatResponseUpdate update = updates.Current;
-                    model ??= update.ModelId;
-                    foreach (AIContent content in update.Contents)
-                    {
-                        if (content is UsageContent usageContent)
-                        {
-                            (usage ??= new()).Add(usageContent.Details);
-                        }
-                    }
-
-                    yield return update;
+                    GatewayScope.Current = call; // again after each yield: this method resumes in the consumer's flow, which never sees it
                 }
-            }
-            finally
-            {
-                if (updates is not null)
+
+                updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened when enumerated
+                if (!await updates.MoveNextAsync().ConfigureAwait(false))
                 {
-                    await updates.DisposeAsync().ConfigureAwait(false);
+                    break;
                 }
+
+                ChatResponseUpdate update = updates.Current;
+                model ??= update.ModelId;
+                foreach (AIContent content in update.Contents)
+                {
+                    if (content is UsageContent usageContent)
+                    {
+                        (usage ??= new()).Add(usageContent.Details);
+                    }
+                }
+
+                yield return update;
             }
 
             completed = true;
         }
         finally
         {
+            if (updates is not null)
+            {
+                if (!covered)
+                {
+                    GatewayScope.Current = call; // also when the consumer disposes early
+                }
+
+                await updates.DisposeAsync().ConfigureAwait(false);
+            }
+
             own?.ExitInnerCall();
             if (budget is not null)
             {

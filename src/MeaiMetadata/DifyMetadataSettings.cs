@@ -26,7 +26,7 @@ internal sealed record DifyMetadataSettings(
         return new(
             options.Enabled, options.AppIdResolver, string.IsNullOrEmpty(options.Source) ? null : options.Source, options.AdditionalPropertiesEnabled,
             options.StorePolicy, options.AppIdFromBaggage, options.MaxMetricAppIds, [.. options.ProviderMappings], gatewayHeaders,
-            DifyPriceTable.From(options), DifyBudgetSettings.Create(options.Budgets), logger, layer);
+            DifyPriceTable.Create(options.Prices, options.ModelAliases), DifyBudgetSettings.Create(options.Budgets), logger, layer);
     }
 
     /// <summary>Returns why <paramref name="options"/> cannot work, naming the option, or <see langword="null"/>.</summary>

@@ -28,16 +28,7 @@ public sealed class DifySession
     /// <remarks>This value flows across async calls.</remarks>
     public static DifySession? Current
     {
-        get
-        {
-            Scope? scope = s_current.Value;
-            while (scope is { IsEnded: true })
-            {
-                scope = scope.Parent;
-            }
-
-            return scope?.Session;
-        }
+        get => Open(s_current.Value)?.Session;
     }
 
     /// <summary>Gets the app id as OpenAI receives it (lone surrogates replaced, at most 512 characters): one instance, so a
@@ -74,8 +65,6 @@ public sealed class DifySession
 
         public Scope? Parent { get; } = parent;
 
-        public bool IsEnded => Session.IsEnded;
-
         public void Dispose()
         {
             if (Session.IsEnded)
@@ -88,14 +77,19 @@ public sealed class DifySession
             // Only the flow where this scope is innermost moves on; other flows skip the ended session when they read Current.
             if (ReferenceEquals(s_current.Value, this))
             {
-                Scope? open = Parent;
-                while (open is { IsEnded: true })
-                {
-                    open = open.Parent;
-                }
-
-                s_current.Value = open;
+                s_current.Value = Open(Parent);
             }
         }
+    }
+
+    /// <summary>Returns the innermost scope from <paramref name="scope"/> out whose session has not ended.</summary>
+    private static Scope? Open(Scope? scope)
+    {
+        while (scope is { Session.IsEnded: true })
+        {
+            scope = scope.Parent;
+        }
+
+        return scope;
     }
 }

@@ -7,7 +7,7 @@ namespace MeaiMetadata.Gateways;
 
 /// <summary>One entry of <see cref="DifyMetadataOptions.GatewayHeaders"/>, parsed and validated: the headers it writes and
 /// how it writes a call's app id as header values (printable ASCII only).</summary>
-internal sealed class GatewayHeader
+internal sealed class GatewayHeader(string name, string format)
 {
     internal const int PortkeyMaxValueLength = 128;
 
@@ -30,16 +30,10 @@ internal sealed class GatewayHeader
         "override", "beta", "stainless", "idempotency", "policy", "omit",
     ];
 
-    private readonly string _format; // "text", "json", "tags", or a preset's name
-
-    private GatewayHeader(string name, string format)
-    {
-        Name = name;
-        _format = format;
-    }
-
     /// <summary>Gets the header this entry writes (Helicone writes a second one, for the source).</summary>
-    public string Name { get; }
+    public string Name { get; } = name;
+
+    private string Format { get; } = format; // "text", "json", "tags", or a preset's name
 
     /// <summary>Parses the entries; returns why they are invalid (naming the entry), or <see langword="null"/>.</summary>
     public static string? TryParseAll(IList<string>? entries, IList<string>? prefixes, out GatewayHeader[] headers)
@@ -137,25 +131,16 @@ internal sealed class GatewayHeader
         var values = new List<KeyValuePair<string, string>>(headers.Length + 1);
         foreach (GatewayHeader header in headers)
         {
-            switch (header._format)
+            values.Add(new(header.Name, header.Format switch
             {
-                case "helicone":
-                    values.Add(new(header.Name, PercentEncode(call.AppId)));
-                    if (call.Source is { } source)
-                    {
-                        values.Add(new("Helicone-Property-Dify-Source", PercentEncode(source)));
-                    }
-
-                    break;
-                case "portkey" or "json":
-                    values.Add(new(header.Name, Json(call, header._format == "portkey" ? PortkeyMaxValueLength : WireMetadata.MaxValueLength)));
-                    break;
-                case "tags":
-                    values.Add(new(header.Name, Tags(call)));
-                    break;
-                default:
-                    values.Add(new(header.Name, PercentEncode(call.AppId)));
-                    break;
+                "portkey" => Json(call, PortkeyMaxValueLength),
+                "json" => Json(call, WireMetadata.MaxValueLength),
+                "tags" => Tags(call),
+                _ => PercentEncode(call.AppId), // "text" and Helicone
+            }));
+            if (header.Format == "helicone" && call.Source is { } source)
+            {
+                values.Add(new("Helicone-Property-Dify-Source", PercentEncode(source)));
             }
         }
 

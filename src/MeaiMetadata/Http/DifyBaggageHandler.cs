@@ -15,6 +15,9 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     /// <summary>The HTTP header of W3C Baggage.</summary>
     internal const string HeaderName = "baggage";
 
+    /// <summary>OpenTelemetry's slot of <see cref="Baggage.Current"/>: a holder every flow of a request shares once it exists.</summary>
+    private const string OpenTelemetrySlot = "otel.baggage";
+
     /// <summary>Initializes a new instance of the <see cref="DifyBaggageHandler"/> class, for a pipeline that sets the inner handler (<c>IHttpClientFactory</c>).</summary>
     public DifyBaggageHandler()
     {
@@ -33,20 +36,18 @@ public sealed class DifyBaggageHandler : DelegatingHandler
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (AddBaggage(request) is not { } carried)
-        {
-            return base.Send(request, cancellationToken);
-        }
-
-        // Undone when the send returns, also in a flow whose ExecutionContext is suppressed.
-        object? holder = Carry(carried);
+        Baggage? carried = AddBaggage(request);
+        object? holder = carried is { } baggage ? Carry(baggage) : null;
         try
         {
             return base.Send(request, cancellationToken);
         }
         finally
         {
-            RuntimeContext.SetValue(OpenTelemetrySlot, holder);
+            if (carried is not null)
+            {
+                RuntimeContext.SetValue(OpenTelemetrySlot, holder); // undone here, also in a flow whose ExecutionContext is suppressed
+            }
         }
     }
 
@@ -56,13 +57,9 @@ public sealed class DifyBaggageHandler : DelegatingHandler
         return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>OpenTelemetry's slot of <see cref="Baggage.Current"/>: a holder every flow of a request shares once it exists.</summary>
-    private const string OpenTelemetrySlot = "otel.baggage";
-
     /// <summary>Gives this send's flow an OpenTelemetry baggage of its own: its HTTP instrumentation rewrites the
     /// <c>baggage</c> header from <see cref="Baggage.Current"/> below every handler whenever it is not empty (also when a
-    /// handler inside this one adds an item), so it must say what the header says.</summary>
-    /// <returns>The holder the flow had, to put back.</returns>
+    /// handler inside this one adds an item), so it must say what the header says. Returns the holder the flow had.</summary>
     private static object? Carry(Baggage carried)
     {
         object? holder = RuntimeContext.GetValue(OpenTelemetrySlot);
@@ -84,56 +81,28 @@ public sealed class DifyBaggageHandler : DelegatingHandler
             return null;
         }
 
-        string appId = Uri.EscapeDataString(session.SentAppId);
-        var baggage = new System.Text.StringBuilder(DifyMetadataTelemetry.AppIdTag.Length + 1 + appId.Length);
-        baggage.Append(DifyMetadataTelemetry.AppIdTag).Append('=').Append(appId);
-        Baggage current = Baggage.Current;
-        var carried = new Dictionary<string, string>(current.Count + 1, StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = session.SentAppId };
-        foreach (KeyValuePair<string, string> item in current)
+        // The other members, as sent and decoded: the request's own header's, else the Activity's baggage.
+        List<(string Text, string? Key, string Value)> members = request.Headers.TryGetValues(HeaderName, out IEnumerable<string>? values)
+            ? [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Where(m => !IsAppIdMember(m)).Select(Decode)]
+            : [.. (Activity.Current?.Baggage ?? []).Where(i => !IsAppIdKey(i.Key)).Select(i =>
+                (Uri.EscapeDataString(i.Key) + "=" + Uri.EscapeDataString(i.Value ?? string.Empty), (string?)i.Key, i.Value ?? string.Empty))];
+        _ = request.Headers.Remove(HeaderName);
+        _ = request.Headers.TryAddWithoutValidation(
+            HeaderName, string.Join(',', members.Select(m => m.Text).Prepend(DifyMetadataTelemetry.AppIdTag + "=" + Uri.EscapeDataString(session.SentAppId))));
+
+        var carried = new Dictionary<string, string>(StringComparer.Ordinal) { [DifyMetadataTelemetry.AppIdTag] = session.SentAppId };
+        foreach ((string key, string value) in Baggage.Current is { Count: > 0 } current // what OpenTelemetry would have sent
+            ? current.GetBaggage().Where(i => !IsAppIdKey(i.Key))
+            : members.Where(m => m.Key is not null).Select(m => KeyValuePair.Create(m.Key!, m.Value)))
         {
-            if (!IsAppIdKey(item.Key))
-            {
-                carried[item.Key] = item.Value; // what OpenTelemetry would have sent
-            }
+            _ = carried.TryAdd(key, value);
         }
 
-        bool fromHeader = current.Count == 0;
-        if (request.Headers.TryGetValues(HeaderName, out IEnumerable<string>? values))
-        {
-            foreach (string value in values)
-            {
-                foreach (string member in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                {
-                    if (!IsAppIdMember(member))
-                    {
-                        baggage.Append(',').Append(member);
-                        if (fromHeader && member.Split(';')[0].Split('=', 2) is [var key, var text] && key.Trim().Length > 0)
-                        {
-                            _ = carried.TryAdd(Uri.UnescapeDataString(key.Trim()), Uri.UnescapeDataString(text.Trim()));
-                        }
-                    }
-                }
-            }
-
-            _ = request.Headers.Remove(HeaderName);
-        }
-        else if (Activity.Current is { } activity)
-        {
-            foreach (KeyValuePair<string, string?> item in activity.Baggage)
-            {
-                if (!IsAppIdKey(item.Key))
-                {
-                    baggage.Append(',').Append(Uri.EscapeDataString(item.Key)).Append('=').Append(Uri.EscapeDataString(item.Value ?? string.Empty));
-                    if (fromHeader)
-                    {
-                        _ = carried.TryAdd(item.Key, item.Value ?? string.Empty);
-                    }
-                }
-            }
-        }
-
-        _ = request.Headers.TryAddWithoutValidation(HeaderName, baggage.ToString());
         return Baggage.Create(carried);
+
+        static (string, string?, string) Decode(string member) => member.Split(';')[0].Split('=', 2) is [var key, var text] && key.Trim().Length > 0
+            ? (member, Uri.UnescapeDataString(key.Trim()), Uri.UnescapeDataString(text.Trim()))
+            : (member, null, string.Empty);
     }
 
     /// <summary>Whether a member (<c>key=value;properties</c>) has the key <c>dify.app_id</c>.</summary>

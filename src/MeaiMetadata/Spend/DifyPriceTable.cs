@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Collections.Frozen;
 using System.Diagnostics.CodeAnalysis;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 
 namespace MeaiMetadata.Spend;
@@ -13,7 +14,7 @@ namespace MeaiMetadata.Spend;
 /// (<c>gpt-4o-mini-2024-07-18</c>, <c>gpt-4-0613</c>), its family (<c>gpt-4o-mini</c>, <c>gpt-4</c>). Ids compare
 /// case-insensitively. This type is immutable and thread-safe.
 /// </remarks>
-public sealed class DifyPriceTable
+public sealed partial class DifyPriceTable
 {
     private const decimal Million = 1_000_000m;
 
@@ -36,13 +37,6 @@ public sealed class DifyPriceTable
 
     /// <summary>Gets the ids of the models priced in this table (not the aliases, nor the snapshots that resolve to a family).</summary>
     internal IEnumerable<string> Models => _prices.Keys;
-
-    /// <summary>Returns the table of <paramref name="options"/>: the built-in prices with theirs on top.</summary>
-    internal static DifyPriceTable From(DifyMetadataOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        return Create(options.Prices, options.ModelAliases);
-    }
 
     /// <summary>Returns the built-in prices with <paramref name="prices"/> on top and <paramref name="modelAliases"/>.</summary>
     public static DifyPriceTable Create(IEnumerable<KeyValuePair<string, ModelPrice>>? prices, IEnumerable<KeyValuePair<string, string>>? modelAliases = null)
@@ -160,33 +154,12 @@ public sealed class DifyPriceTable
 
     /// <summary>The family of a dated snapshot: the id without <c>-YYYY-MM-DD</c> or <c>-MMDD</c> (a real month and day, so
     /// a deployment name such as <c>gpt-4o-1234</c> is not taken for a snapshot), else <see langword="null"/>.</summary>
-    internal static string? Family(string model)
-    {
-        static bool Digits(ReadOnlySpan<char> s)
-        {
-            foreach (char c in s)
-            {
-                if (!char.IsAsciiDigit(c))
-                {
-                    return false;
-                }
-            }
+    internal static string? Family(string model) =>
+        SnapshotSuffix().Match(model) is { Success: true, Index: > 0 } suffix && int.Parse(suffix.Groups["m"].ValueSpan, CultureInfo.InvariantCulture) is >= 1 and <= 12
+            && int.Parse(suffix.Groups["d"].ValueSpan, CultureInfo.InvariantCulture) is >= 1 and <= 31 ? model[..suffix.Index] : null;
 
-            return true;
-        }
-
-        static bool MonthAndDay(ReadOnlySpan<char> month, ReadOnlySpan<char> day) =>
-            Digits(month) && Digits(day) && int.Parse(month, CultureInfo.InvariantCulture) is >= 1 and <= 12 &&
-            int.Parse(day, CultureInfo.InvariantCulture) is >= 1 and <= 31;
-
-        ReadOnlySpan<char> id = model;
-        if (id.Length > 11 && id[^11] == '-' && id[^6] == '-' && id[^3] == '-' && Digits(id[^10..^6]) && MonthAndDay(id[^5..^3], id[^2..]))
-        {
-            return model[..^11];
-        }
-
-        return id.Length > 5 && id[^5] == '-' && MonthAndDay(id[^4..^2], id[^2..]) ? model[..^5] : null;
-    }
+    [GeneratedRegex(@"-(?:[0-9]{4}-(?<m>[0-9]{2})-(?<d>[0-9]{2})|(?<m>[0-9]{2})(?<d>[0-9]{2}))\z", RegexOptions.CultureInvariant)]
+    private static partial Regex SnapshotSuffix();
 
     private readonly record struct Price(decimal Input, decimal CachedInput, decimal Output)
     {

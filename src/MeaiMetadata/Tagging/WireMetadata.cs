@@ -156,39 +156,18 @@ internal static class WireMetadata
 
     private static Dictionary<string, string>? TryReadPairs(object? value)
     {
-        var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
         switch (value)
         {
             case null:
-                break;
+                return new(StringComparer.Ordinal);
             case IEnumerable<KeyValuePair<string, string>> strings:
-                foreach (KeyValuePair<string, string> pair in strings)
-                {
-                    Add(pairs, pair.Key, pair.Value);
-                }
-
-                break;
+                return Read(strings);
             case IEnumerable<KeyValuePair<string, object?>> objects:
-                foreach (KeyValuePair<string, object?> pair in objects)
-                {
-                    Add(pairs, pair.Key, Text(pair.Value));
-                }
-
-                break;
+                return Read(objects);
             case JsonObject node:
-                foreach (KeyValuePair<string, JsonNode?> pair in node)
-                {
-                    Add(pairs, pair.Key, Text(pair.Value));
-                }
-
-                break;
+                return Read(node);
             case JsonElement { ValueKind: JsonValueKind.Object } element:
-                foreach (JsonProperty property in element.EnumerateObject())
-                {
-                    Add(pairs, property.Name, Text(property.Value));
-                }
-
-                break;
+                return Read(element.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, p.Value)));
             case string or JsonElement { ValueKind: JsonValueKind.String } when Text(value) is { } json && json.TrimStart().StartsWith('{'):
                 try
                 {
@@ -204,14 +183,18 @@ internal static class WireMetadata
                 return null;
         }
 
-        return pairs;
-
-        static void Add(Dictionary<string, string> pairs, string? key, string? value)
+        static Dictionary<string, string> Read<T>(IEnumerable<KeyValuePair<string, T>> source)
         {
-            if (key is not null && value is not null)
+            var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach ((string key, T item) in source)
             {
-                pairs[key] = value;
+                if (key is not null && Text(item) is { } text)
+                {
+                    pairs[key] = text;
+                }
             }
+
+            return pairs;
         }
     }
 

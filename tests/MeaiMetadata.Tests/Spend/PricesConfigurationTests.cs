@@ -34,7 +34,7 @@ public sealed class PricesConfigurationTests
         Assert.Equal(12m, options.Prices["MY-FINETUNE"].OutputPerMillion);
         Assert.Null(options.Prices["my-finetune"].CachedInputPerMillion);
         Assert.Equal("my-finetune", options.ModelAliases["support-prod"]);
-        Assert.Equal(0.015m, DifyPriceTable.From(options).GetCost("support-prod", 1_000, 0, 1_000));
+        Assert.Equal(0.015m, DifyPriceTable.Create(options.Prices, options.ModelAliases).GetCost("support-prod", 1_000, 0, 1_000));
     }
 
     [Fact]
