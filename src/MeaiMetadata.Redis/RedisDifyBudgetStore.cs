@@ -6,7 +6,10 @@ namespace MeaiMetadata.Redis;
 /// <summary>The budget store on a RESP server (Redis, Valkey, Garnet): one atomic Lua script per operation, so one round
 /// trip before a call (reserve if it fits) and one after (settle and claim alerts). A reservation never settled (the process
 /// died) stays charged until its period's key expires, a day after the period ends.</summary>
-/// <remarks>Garnet runs scripts only with <c>--lua</c>, and atomically only with <c>--lua-transaction-mode</c>.</remarks>
+/// <remarks>Garnet runs scripts only with <c>--lua</c>, and atomically only with <c>--lua-transaction-mode</c>.
+/// StackExchange.Redis loads each script once per server and sends <c>EVALSHA</c> after the first call (measured with
+/// redis-server's <c>INFO commandstats</c>). Operations do not stop on cancellation: a reservation made on the server after
+/// the caller stopped waiting would stay charged with nothing to settle it.</remarks>
 internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable, IDisposable
 {
     // KEYS[1] spend, KEYS[2] its twin (the app's other kind of period); ARGV amount, limit, expiry, twin expiry (unix

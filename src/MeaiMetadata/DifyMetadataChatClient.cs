@@ -18,16 +18,12 @@ namespace MeaiMetadata;
 
 /// <summary>A delegating chat client that tags every request with the calling app's id as OpenAI request metadata and
 /// records tokens and cost per app.</summary>
-/// <remarks>
-/// <para>Each call is decided once, at the top: the app id (the call's own <c>WithDifyAppId</c>, else the current
+/// <remarks>Each call is decided once, at the top: the app id (the call's own <c>WithDifyAppId</c>, else the current
 /// <see cref="DifySession"/>, else <see cref="DifyMetadataOptions.AppIdResolver"/>, else W3C baggage when
 /// <see cref="DifyMetadataOptions.AppIdFromBaggage"/> is on), whether the request is tagged, and its <c>store</c> flag. The
-/// layer passes on a clone of the caller's options whose raw-options factory carries the decision to the OpenAI request
-/// (<c>metadata {dify_app_id, dify_source}</c> and <c>store</c>) and whose <c>AdditionalProperties</c> carry the same for
-/// other layers. It records the call once, when it ends: outcome, tokens and cost of what the call returned.</para>
-/// <para>It never breaks a request: an explicit <c>store: false</c> wins, OpenAI's limits hold, the caller's objects are
-/// never changed, and a request without an app goes out untagged. This type is thread-safe.</para>
-/// </remarks>
+/// options passed on carry the decision to the OpenAI request (their raw-options factory) and to other layers (their
+/// <c>AdditionalProperties</c>); the call is recorded once, when it ends. A request without an app goes out untagged; the
+/// caller's objects are never changed. This type is thread-safe.</remarks>
 public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 {
     private const string FromCall = "call";
@@ -93,7 +89,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
         DifyMetadataSettings settings = _settings;
         if (IsCovered(options))
         {
-            // An outer layer's call covers this one (it tags and records); a budget is kept here, per request, the closest to it.
+            // An outer layer's call covers this one (it tags and records); a budget is kept here, the closest to the request.
             return CoveredBudgets?.Begin(settings, DifyRequestDecision.Of(options), ref messages, ref options, InnerClient, this, covered: true) is { } inside
                 ? SendAsync(settings, null, inside, messages, options, cancellationToken)
                 : base.GetResponseAsync(messages, options, cancellationToken);
@@ -326,7 +322,12 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
         if (tagged && settings.AdditionalPropertiesEnabled)
         {
             properties = clone.AdditionalProperties ??= [];
-            properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? Tags(appId, settings.Source) : Merged(pairs, call);
+            if (pairs is not null) // logged where the wire is merged; here only when no mapping serves the provider
+            {
+                _ = WireMetadata.Merge(pairs, appId, settings.Source, WireMetadata.OpenAI, mapping is null ? settings.Logger : NullLogger.Instance, "AdditionalProperties");
+            }
+
+            properties[DifyMetadataKeys.MetadataProperty] = pairs is null ? Tags(appId, settings.Source) : pairs.AsReadOnly();
             if (store is bool value)
             {
                 properties[DifyMetadataKeys.StoreProperty] = value ? s_true : s_false;
@@ -368,13 +369,6 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
         }
 
         return sent;
-    }
-
-    private static System.Collections.ObjectModel.ReadOnlyDictionary<string, string> Merged(Dictionary<string, string> pairs, DifyRequestDecision call)
-    {
-        // Logged where the wire is merged; here only when no mapping serves the provider (the channel is all there is).
-        _ = WireMetadata.Merge(pairs, call.AppId, call.Source, WireMetadata.OpenAI, call.HasMapping ? NullLogger.Instance : call.Logger, "AdditionalProperties");
-        return pairs.AsReadOnly();
     }
 
     /// <summary>Finds the app of the call (blank, also once cut to OpenAI's 512 characters, means none): the call's own id, else

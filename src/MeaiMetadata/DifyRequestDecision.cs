@@ -66,8 +66,6 @@ public sealed partial class DifyRequestDecision
 
     internal bool IsPoll => Has(Poll); // a background response poll: no model request is sent
 
-    internal bool HasMapping => !Has(NoMapping);
-
     internal DifySession? Session => _app as DifySession;
 
     /// <summary>Gets the tool invocation this call was decided in, if any (a tool's own request runs in a newer one).</summary>

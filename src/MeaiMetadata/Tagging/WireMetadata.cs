@@ -146,41 +146,20 @@ internal static class WireMetadata
     {
         try
         {
-            return TryReadPairs(value);
+            return value switch
+            {
+                null => new(StringComparer.Ordinal),
+                IEnumerable<KeyValuePair<string, string>> strings => Read(strings),
+                IEnumerable<KeyValuePair<string, object?>> objects => Read(objects),
+                JsonObject node => Read(node),
+                JsonElement { ValueKind: JsonValueKind.Object } element => Read(element.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, p.Value))),
+                string or JsonElement { ValueKind: JsonValueKind.String } when Text(value) is { } json && json.TrimStart().StartsWith('{') => ReadPairs(JsonElement.Parse(json)),
+                _ => null,
+            };
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return null; // JSON text that escapes a lone surrogate, which System.Text.Json refuses to decode
-        }
-    }
-
-    private static Dictionary<string, string>? TryReadPairs(object? value)
-    {
-        switch (value)
-        {
-            case null:
-                return new(StringComparer.Ordinal);
-            case IEnumerable<KeyValuePair<string, string>> strings:
-                return Read(strings);
-            case IEnumerable<KeyValuePair<string, object?>> objects:
-                return Read(objects);
-            case JsonObject node:
-                return Read(node);
-            case JsonElement { ValueKind: JsonValueKind.Object } element:
-                return Read(element.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, p.Value)));
-            case string or JsonElement { ValueKind: JsonValueKind.String } when Text(value) is { } json && json.TrimStart().StartsWith('{'):
-                try
-                {
-                    using JsonDocument parsed = JsonDocument.Parse(json);
-                    return TryReadPairs(parsed.RootElement);
-                }
-                catch (JsonException)
-                {
-                    return null;
-                }
-
-            default:
-                return null;
+            return null; // not JSON, or JSON that escapes a lone surrogate, which System.Text.Json refuses to decode
         }
 
         static Dictionary<string, string> Read<T>(IEnumerable<KeyValuePair<string, T>> source)
