@@ -33,6 +33,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
     private readonly DifyMetadataMetrics _metrics;
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
+    private readonly bool _layerBelow; // another layer is inside: it counts the calls this one does not decide, and keeps their budgets
     private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
@@ -44,6 +45,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
     {
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
+        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
         _settings = DifyMetadataSettings.Create(options ?? new DifyMetadataOptions(), _logger, this);
     }
 
@@ -65,6 +67,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
         string name = optionsName ?? Options.DefaultName;
         _logger = logger ?? NullLogger.Instance;
         _metrics = DifyMetadataMetrics.For(meterFactory);
+        _layerBelow = innerClient.GetService(typeof(DifyMetadataChatClient)) is not null;
         _settings = Snapshot(options.Get(name), configure);
         _subscription = options.OnChange((changed, changedName) =>
         {
@@ -283,7 +286,10 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 
         try
         {
-            _metrics.RecordRequest(outcome, null, settings);
+            if (!_layerBelow) // the innermost layer counts a call no layer decided, once
+            {
+                _metrics.RecordRequest(outcome, null, settings);
+            }
         }
         catch (Exception ex)
         {

@@ -104,6 +104,28 @@ public sealed class ReviewDefectsTests : IDisposable
         Assert.Equal("app", inner.LastChat.Metadata["dify_app_id"]);
     }
 
+    /// <summary>Nested layers that do not decide a call (no session, or the outer one switched off) count it once: the innermost
+    /// layer counts it (seen before: one count per layer).</summary>
+    [Theory]
+    [InlineData(false, true, "no_session")]
+    [InlineData(false, false, "no_session")]
+    [InlineData(true, false, "attached")] // the outer layer is off, the inner one tags in the session
+    public async Task NestedLayers_AnUndecidedCall_IsCountedOnce(bool inSession, bool outerEnabled, string outcome)
+    {
+        using MetricCollector<long> requests = Requests();
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        IChatClient client = new DifyMetadataChatClient(
+            new DifyMetadataChatClient(inner, meterFactory: MeterFactory), new DifyMetadataOptions { Enabled = outerEnabled }, meterFactory: MeterFactory);
+
+        using (inSession ? DifySession.Begin("app") : null)
+        {
+            await client.GetResponseAsync("hi");
+        }
+
+        CollectedMeasurement<long> only = Assert.Single(requests.GetMeasurementSnapshot());
+        Assert.Equal(outcome, only.Tags[DifyMetadataTelemetry.OutcomeTag]);
+    }
+
     /// <summary>Defect 4: a throwing meter listener never fails a request, also one made outside a session.</summary>
     [Theory]
     [InlineData(false)]

@@ -10,5 +10,5 @@ public sealed partial class DifyMetadataChatClient
 
     /// <summary>Gets the budgets this layer keeps for a call an outer layer covers: none when another layer is inside it (the
     /// innermost layer keeps the budget of each request, and the outer call releases its reservation of the same key).</summary>
-    private DifyBudgetEnforcer? CoveredBudgets => InnerClient.GetService(typeof(DifyMetadataChatClient)) is null ? Budgets : null;
+    private DifyBudgetEnforcer? CoveredBudgets => _layerBelow ? null : Budgets;
 }
