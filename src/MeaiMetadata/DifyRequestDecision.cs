@@ -120,9 +120,12 @@ public sealed partial class DifyRequestDecision
             return false;
         }
 
-        foreach (KeyValuePair<string, string> pair in RarePart?.Pairs ?? [])
+        if (RarePart?.Pairs is { } pairs) // never "?? []": that allocates a dictionary per request
         {
-            _ = metadata.TryAdd(pair.Key, pair.Value);
+            foreach (KeyValuePair<string, string> pair in pairs)
+            {
+                _ = metadata.TryAdd(pair.Key, pair.Value);
+            }
         }
 
         _ = WireMetadata.Merge(metadata, AppId, Source, rules, Logger, target);

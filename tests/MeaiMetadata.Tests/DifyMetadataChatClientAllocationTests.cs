@@ -131,6 +131,39 @@ public class DifyMetadataChatClientAllocationTests
         Assert.Equal(PerOperation(SessionOnly) + steadyRequest + TagsMap, PerOperation(SessionAndRequest));
     }
 
+    /// <summary>Issue 19's bytes target, in deterministic allocation counts over a client that builds its raw options the way
+    /// the OpenAI client does: in a session, the layer's bytes over the bare client are at most 1.6 times the hand-written
+    /// recipe's without caller options and 1.25 times with them (a temperature, one additional property, a raw-options
+    /// factory). It failed when the merge allocated an empty dictionary per request (+80 B: 1.76).</summary>
+    [Theory]
+    [InlineData(false, 1.6)]
+    [InlineData(true, 1.25)]
+    public void InSession_BytesOverBare_WithinTheRecipesTarget(bool callerOptions, double target)
+    {
+        ChatOptions? options = callerOptions
+            ? new ChatOptions { Temperature = 0.2f, AdditionalProperties = new() { ["user_tier"] = "gold" }, RawRepresentationFactory = static _ => new OpenAI.Chat.ChatCompletionOptions() }
+            : null;
+        var inner = new OpenAIStandInClient(StandInApi.ChatCompletions);
+        IChatClient recipe = new ChatClientBuilder(inner).ConfigureOptions(o => o.RawRepresentationFactory = _ =>
+        {
+            var raw = new OpenAI.Chat.ChatCompletionOptions { StoredOutputEnabled = true };
+            raw.Metadata["dify_app_id"] = "app";
+            raw.Metadata["dify_source"] = "dify";
+            return raw;
+        }).Build();
+        IChatClient dify = new ChatClientBuilder(inner).UseDifyMetadata().Build();
+
+        long bare, byRecipe, byLayer;
+        using (DifySession.Begin("app"))
+        {
+            (bare, byRecipe, byLayer) = (AllocatedPerCall(inner, options), AllocatedPerCall(recipe, options), AllocatedPerCall(dify, options));
+        }
+
+        Assert.Equal("app", inner.LastChat.Metadata["dify_app_id"]);
+        double ratio = (double)(byLayer - bare) / (byRecipe - bare);
+        Assert.True(ratio <= target, $"{byLayer - bare} B over the bare client against the recipe's {byRecipe - bare} B: {ratio:F2} > {target}");
+    }
+
     /// <summary>The <c>AdditionalProperties["metadata"]</c> map of a caller without metadata: an object with two references.</summary>
     private const long TagsMap = 32;
 

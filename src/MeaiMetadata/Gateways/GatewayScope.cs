@@ -6,11 +6,12 @@ internal static class GatewayScope
 {
     private static readonly AsyncLocal<DifyRequestDecision?> s_current = new();
 
-    /// <summary>Gets or sets the call being sent in this flow; only a call whose headers may go out is returned.</summary>
+    /// <summary>Gets or sets the call being sent in this flow; only a call whose headers may go out is returned. A call whose
+    /// layer writes none is kept as <see langword="null"/>: the flow then changes only when it hides an outer call's.</summary>
     public static DifyRequestDecision? Current
     {
         get => s_current.Value is { GatewayHeadersLive: true } call ? call : null;
-        set => s_current.Value = value;
+        set => s_current.Value = value is { Settings.GatewayHeaders.Length: > 0 } ? value : null;
     }
 
     /// <summary>Writes the current call's headers: one of the same name already on the request (the caller's own) is replaced.</summary>
