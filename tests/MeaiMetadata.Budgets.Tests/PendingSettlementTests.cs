@@ -3,6 +3,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeaiMetadata.Budgets.Tests;
 
@@ -131,10 +132,36 @@ public sealed class PendingSettlementTests
         Assert.Equal(2 * dear, store.Inner.SpentOf(Key("app-1")));
     }
 
-    /// <summary>The in-memory store behind switchable failures and an optional delay before each operation.</summary>
-    private sealed class OutageStore : IDifyBudgetStore
+    /// <summary>A settlement that fails just before midnight keeps a daily budget's cost pending; the app's first request of
+    /// the next day adds it to the day it was spent in and to the month that holds it, not to the new day, and not never
+    /// (seen before: it waited for another operation of the ended day, which never comes, and the month under-counted).</summary>
+    [Fact]
+    public async Task PendingCostOfAnEndedDay_IsAddedToThatDayAndItsMonth_NotToTheNextDay()
     {
-        public InMemoryDifyBudgetStore Inner { get; } = new();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 3, 10, 23, 59, 0, TimeSpan.Zero));
+        var store = new OutageStore(time) { FailReserves = true, FailSettles = true };
+        var inner = new CountingChatClient();
+        ServiceProvider provider = new ServiceCollection()
+            .AddSingleton<IDifyBudgetStore>(store)
+            .AddSingleton<TimeProvider>(time)
+            .AddDifyMetadata(o => o.Budgets.Default = new DifyBudget { LimitUsd = 1m, Period = DifyBudgetPeriod.Day })
+            .BuildServiceProvider();
+        using IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(provider);
+        await client.GetResponseAsync("hello", Options("app-1")); // sent unchecked, its settlement fails: Actual pending
+
+        time.Advance(TimeSpan.FromMinutes(2)); // 2026-03-11, 00:01
+        store.FailReserves = store.FailSettles = false;
+        await client.GetResponseAsync("hello", Options("app-1"));
+
+        Assert.Equal(Actual, store.Inner.SpentOf("dify:budget:{app-1}:d20260310"));
+        Assert.Equal(Actual, store.Inner.SpentOf("dify:budget:{app-1}:d20260311"));
+        Assert.Equal(2 * Actual, store.Inner.SpentOf("dify:budget:{app-1}:m202603"));
+    }
+
+    /// <summary>The in-memory store behind switchable failures and an optional delay before each operation.</summary>
+    private sealed class OutageStore(TimeProvider? time = null) : IDifyBudgetStore
+    {
+        public InMemoryDifyBudgetStore Inner { get; } = new(time);
 
         public volatile bool FailReserves;
         public volatile bool FailSettles;
