@@ -184,7 +184,68 @@ public sealed class Session9AttackTests : IDisposable
         }
     }
 
-    // ---- 3. the rewritten pure functions, against the code they replaced (held) ----
+    // ---- 3. the rewritten baggage handler (held, coverage) ----
+
+    /// <summary>Held. docs/across-services.md: the app id goes first in the header, the other members are kept, a
+    /// dify.app_id among them (also percent-encoded) is replaced; OpenTelemetry's Baggage.Current says the same inside the send
+    /// only, for the sync Send as for SendAsync, and the caller's Baggage.Current is unchanged afterwards.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task BaggageHandler_SyncAndAsync_HeaderAndOpenTelemetryInsideTheSendOnly(bool sync)
+    {
+        var capture = new BaggageCapture();
+        using var client = new HttpClient(new MeaiMetadata.Http.DifyBaggageHandler(capture));
+        OpenTelemetry.Baggage.Current = OpenTelemetry.Baggage.Create(new Dictionary<string, string> { ["x"] = "1", ["dify.app_id"] = "forged" });
+        try
+        {
+            using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1/");
+                request.Headers.TryAddWithoutValidation("baggage", "k%20a=v%2C1;p, ,dify%2Eapp_id=forged,DIFY.APP_ID=other");
+                request.Headers.TryAddWithoutValidation("baggage", "z=9");
+                (sync ? client.Send(request) : await client.SendAsync(request)).Dispose();
+            }
+
+            Assert.Equal("dify.app_id=edge-app,k%20a=v%2C1;p,DIFY.APP_ID=other,z=9", capture.Header);
+            Assert.Equal("dify.app_id=edge-app|x=1", capture.OpenTelemetry);
+            Assert.Equal("x=1|dify.app_id=forged", string.Join("|", OpenTelemetry.Baggage.Current.GetBaggage().Select(p => p.Key + "=" + p.Value)));
+        }
+        finally
+        {
+            OpenTelemetry.Baggage.Current = default;
+        }
+
+        // Without OpenTelemetry baggage of the caller: the header's members, decoded, after the app id.
+        using (DifySession.Begin("edge-app", propagateAsBaggage: true))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1/");
+            request.Headers.TryAddWithoutValidation("baggage", "k%20a=v%2C1;p,=novalue,bare");
+            (sync ? client.Send(request) : await client.SendAsync(request)).Dispose();
+        }
+
+        Assert.Equal("dify.app_id=edge-app|k a=v,1", capture.OpenTelemetry);
+        Assert.Equal(0, OpenTelemetry.Baggage.Current.Count);
+    }
+
+    private sealed class BaggageCapture : HttpMessageHandler
+    {
+        public string? Header { get; private set; }
+
+        public string? OpenTelemetry { get; private set; }
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Header = request.Headers.TryGetValues("baggage", out IEnumerable<string>? values) ? string.Join(",", values) : null;
+            OpenTelemetry = string.Join("|", global::OpenTelemetry.Baggage.Current.GetBaggage().Select(p => p.Key + "=" + p.Value));
+            return new HttpResponseMessage(System.Net.HttpStatusCode.OK);
+        }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(Send(request, cancellationToken));
+    }
+
+    // ---- 4. the rewritten pure functions, against the code they replaced (held) ----
 
     /// <summary>Held. DifyPriceTable.Family (now a generated regex) agrees with the code it replaced (c159154) on 300,000
     /// random ids over a dense alphabet, and on the documented edges.</summary>
