@@ -177,7 +177,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 
             if (budget?.IsCovered != true)
             {
-                Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId);
+                Record(settings, call, response?.Usage, response?.ModelId, sent?.ModelId, completed: response is not null);
             }
         }
     }
@@ -194,7 +194,6 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
         bool completed = false;
         DifyBudgetCall? budget = null;
         DifyRequestDecision? own = covered ? null : call; // while the stream runs: the layers it reaches are covered by it
-        IAsyncEnumerator<ChatResponseUpdate>? updates = null;
         own?.EnterInnerCall();
         try
         {
@@ -204,46 +203,52 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
                 await budget.ReserveAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            while (true)
+            IAsyncEnumerator<ChatResponseUpdate>? updates = null;
+            try
             {
-                if (!covered)
+                while (true)
                 {
-                    GatewayScope.Current = call; // again after each yield: this method resumes in the consumer's flow, which never sees it
-                }
-
-                updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened when enumerated
-                if (!await updates.MoveNextAsync().ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                ChatResponseUpdate update = updates.Current;
-                model ??= update.ModelId;
-                foreach (AIContent content in update.Contents)
-                {
-                    if (content is UsageContent usageContent)
+                    if (!covered)
                     {
-                        (usage ??= new()).Add(usageContent.Details);
+                        GatewayScope.Current = call; // again after each yield: this method resumes in the consumer's flow, which never sees it
                     }
-                }
 
-                yield return update;
+                    updates ??= base.GetStreamingResponseAsync(messages, sent, cancellationToken).GetAsyncEnumerator(cancellationToken); // opened when enumerated
+                    if (!await updates.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    ChatResponseUpdate update = updates.Current;
+                    model ??= update.ModelId;
+                    foreach (AIContent content in update.Contents)
+                    {
+                        if (content is UsageContent usageContent)
+                        {
+                            (usage ??= new()).Add(usageContent.Details);
+                        }
+                    }
+
+                    yield return update;
+                }
+            }
+            finally
+            {
+                if (updates is not null)
+                {
+                    if (!covered)
+                    {
+                        GatewayScope.Current = call; // also when the consumer disposes early
+                    }
+
+                    await updates.DisposeAsync().ConfigureAwait(false); // in its own finally: a throw here still records the call
+                }
             }
 
             completed = true;
         }
         finally
         {
-            if (updates is not null)
-            {
-                if (!covered)
-                {
-                    GatewayScope.Current = call; // also when the consumer disposes early
-                }
-
-                await updates.DisposeAsync().ConfigureAwait(false);
-            }
-
             own?.ExitInnerCall();
             if (budget is not null)
             {
@@ -252,7 +257,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 
             if (!covered)
             {
-                Record(settings, call, usage, model, sent?.ModelId);
+                Record(settings, call, usage, model, sent?.ModelId, completed);
             }
         }
     }
@@ -440,7 +445,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
 
     /// <summary>Records one call of a known app once, when it ends; reporting never changes the call's result.</summary>
     /// <remarks>Priced by the model the response names, else the one requested; tagged with the requested model.</remarks>
-    private void Record(DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? responseModel, string? requestModel)
+    private void Record(DifyMetadataSettings settings, DifyRequestDecision? call, UsageDetails? usage, string? responseModel, string? requestModel, bool completed)
     {
         try
         {
@@ -449,7 +454,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
                 return; // a call this layer did not decide (it only hid an outer call's headers from it)
             }
 
-            if (call.GatewayHeadersLost && _metrics.FirstGatewayWarning())
+            if (completed && call.GatewayHeadersLost && _metrics.FirstGatewayWarning()) // a call that failed may not have been sent
             {
                 Log.GatewayHeadersNotSent(settings.Logger);
             }

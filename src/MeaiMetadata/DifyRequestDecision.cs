@@ -18,7 +18,7 @@ public sealed partial class DifyRequestDecision
 {
     // What the layer decided (set once), then what happened to the call (set while it runs).
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
-        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, HeadersWritten = 4096;
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, PolicyReached = 4096;
 
     // 40 B: the settings (or the Rare part that holds them, for the few calls that have more) and the app id (or the
     // session it came from, which keeps it).
@@ -80,12 +80,12 @@ public sealed partial class DifyRequestDecision
 
     internal bool Built => Has(BuiltFlag); // the provider built a request (a cache answering does not)
 
-    /// <summary>Gets a value indicating whether the call's gateway headers may go out: its layer writes some, the call is
-    /// running and its session has not ended (work it started may send later).</summary>
-    internal bool GatewayHeadersLive => Settings.GatewayHeaders.Length > 0 && InCall && Session is not { IsEnded: true };
+    /// <summary>Gets a value indicating whether the call's gateway headers go out: while the call runs (work it started may
+    /// send later), and as the request body: tagged when built before the session ended (else while the session lasts).</summary>
+    internal bool GatewayHeadersLive => InCall && !Has(EndedFlag) && (Has(BuiltFlag) || Session is not { IsEnded: true });
 
-    /// <summary>Gets a value indicating whether the provider built a request and no policy or handler wrote its gateway headers.</summary>
-    internal bool GatewayHeadersLost => Settings.GatewayHeaders.Length > 0 && Has(BuiltFlag) && !Has(HeadersWritten);
+    /// <summary>Gets a value indicating whether the provider built a request and no policy or handler reached it.</summary>
+    internal bool GatewayHeadersLost => Settings.GatewayHeaders.Length > 0 && Has(BuiltFlag) && !Has(PolicyReached);
 
     /// <summary>Gets the outcome to record, or <see langword="null"/> for a background poll (no model request): a refusal by
     /// the budget, else what building the raw options found, else what the layer decided.</summary>
@@ -106,7 +106,7 @@ public sealed partial class DifyRequestDecision
 
     internal void ExitInnerCall() => Interlocked.Decrement(ref _inCall);
 
-    internal void MarkHeadersWritten() => Set(HeadersWritten);
+    internal void MarkPolicyReached() => Set(PolicyReached);
 
     /// <summary>Merges the tags into <paramref name="metadata"/> (the request's own) within <paramref name="rules"/> when the
     /// request, with its final <c>store</c> flag, is <paramref name="tagged"/> (the caller's <c>AdditionalProperties["metadata"]</c>

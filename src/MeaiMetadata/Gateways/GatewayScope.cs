@@ -17,12 +17,12 @@ internal static class GatewayScope
     /// <summary>Writes the current call's headers: one of the same name already on the request (the caller's own) is replaced.</summary>
     public static void ApplyTo<T>(T request, Func<T, string, bool> remove, Action<T, string, string> add)
     {
+        s_current.Value?.MarkPolicyReached(); // the policy is installed, whether or not these headers go out
         if (Current is not { } call)
         {
             return;
         }
 
-        call.MarkHeadersWritten();
         foreach ((string name, string value) in GatewayHeader.ValuesOf(call, call.Settings.GatewayHeaders))
         {
             if (remove(request, name))
