@@ -18,7 +18,7 @@ public sealed partial class DifyRequestDecision
 {
     // What the layer decided (set once), then what happened to the call (set while it runs).
     private const int Tagged = 1, Streaming = 2, FromCallFlag = 4, StoreSet = 8, StoreOn = 16, Poll = 32, NoMapping = 64,
-        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, PolicyReached = 4096;
+        Failed = 128, EndedFlag = 256, StoreOff = 512, Attached = 1024, BuiltFlag = 2048, PolicyReached = 4096, BuiltInSession = 8192;
 
     // 40 B: the settings (or the Rare part that holds them, for the few calls that have more) and the app id (or the
     // session it came from, which keeps it).
@@ -76,13 +76,15 @@ public sealed partial class DifyRequestDecision
     /// <summary>Gets a value indicating whether the layer is calling its inner client with these options right now.</summary>
     internal bool InCall => Volatile.Read(ref _inCall) > 0;
 
-    internal bool Ended => Has(EndedFlag); // sent after its session ended: tagged nothing
+    /// <summary>Gets a value indicating whether every request of the call was built after its session ended: it tagged nothing
+    /// (a tool loop whose session ends part-way tagged its first requests, and is recorded for the app).</summary>
+    internal bool Ended => Has(EndedFlag) && !Has(BuiltInSession);
 
     internal bool Built => Has(BuiltFlag); // the provider built a request (a cache answering does not)
 
     /// <summary>Gets a value indicating whether the call's gateway headers go out: while the call runs (work it started may
-    /// send later), and as the request body: tagged when built before the session ended (else while the session lasts).</summary>
-    internal bool GatewayHeadersLive => InCall && !Has(EndedFlag) && (Has(BuiltFlag) || Session is not { IsEnded: true });
+    /// send later) and its session lasts, as a request body is tagged when it is built while the session lasts.</summary>
+    internal bool GatewayHeadersLive => InCall && Session is not { IsEnded: true };
 
     /// <summary>Gets a value indicating whether the provider built a request and no policy or handler reached it.</summary>
     internal bool GatewayHeadersLost => Settings.GatewayHeaders.Length > 0 && Has(BuiltFlag) && !Has(PolicyReached);
@@ -145,6 +147,7 @@ public sealed partial class DifyRequestDecision
             return raw;
         }
 
+        Set(BuiltInSession);
         try
         {
             DifyProviderMapping? mapping = Settings.MappingFor(providerClient, IsStreaming);
