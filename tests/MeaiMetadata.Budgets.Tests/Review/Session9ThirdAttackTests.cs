@@ -3,6 +3,7 @@ using MeaiMetadata.Budgets.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MeaiMetadata.Budgets.Tests.Review;
@@ -188,6 +189,59 @@ public sealed class Session9ThirdAttackTests
         Assert.IsType<DifyBudgetExceededException>(refused); // observed: sent (90,750 + 62,400 > 100,000)
     }
 
+    // ---- 4. a tool loop whose session ends before its first request is built: recorded for nobody, charged to the app ----
+
+    /// <summary>docs/behaviour.md "The session": "An ended session tags nothing, also in work that captured it and runs later";
+    /// a tool loop (<c>.UseDifyMetadata().UseFunctionInvocation()</c>) is recorded for the app only when its session ends
+    /// part-way (its first requests were tagged); one whose session ended before the first request was built is recorded
+    /// <c>no_session</c> with no tokens ("an ended session's app gets nothing", DifyMetadataChatClient.Record). Its budget
+    /// does not follow: the app's reservation is taken while the store answers (a slow Redis), the session ends meanwhile, the
+    /// loop's two requests go out untagged, the meter records no_session and no tokens for the app, and the app's budget is
+    /// charged the loop's whole usage anyway (2 x 2,550 nano). The budget and the meter disagree about whose spend it was; the
+    /// app can be refused on spend the per-app view never shows.</summary>
+    [Fact]
+    public async Task ToolLoop_SessionEndsBeforeTheFirstBuild_RecordedNoSession_AndTheAppsBudgetIsNotCharged()
+    {
+        using ServiceProvider metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var requests = new MetricCollector<long>(meters, DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.RequestsCounter);
+        using var tokens = new MetricCollector<long>(meters, DifyMetadataTelemetry.MeterName, DifyMetadataTelemetry.TokenUsageCounter);
+        var time = new FakeTimeProvider(March10);
+        var store = new OutageStore(time) { HoldReserves = true };
+        var inner = new CountingChatClient();
+        int answered = 0;
+        inner.Answer = (messages, options) =>
+        {
+            _ = options?.RawRepresentationFactory?.Invoke(inner); // as OpenAI's clients do: the request is built here
+            return Interlocked.Increment(ref answered) == 1
+                ? new ChatResponse(new ChatMessage(ChatRole.Assistant, [new FunctionCallContent("c1", "get_weather")])) { Usage = inner.Usage }
+                : new ChatResponse(new ChatMessage(ChatRole.Assistant, "sunny")) { Usage = inner.Usage };
+        };
+        using IChatClient client = new ChatClientBuilder(inner)
+            .Use((i, sp) => new DifyMetadataChatClient(i, new DifyMetadataOptions { Budgets = { Default = new DifyBudget { LimitUsd = 1m, Period = DifyBudgetPeriod.Month } } }, null, meters)
+            {
+                Budgets = new DifyBudgetEnforcer(store, time, meters),
+            })
+            .UseFunctionInvocation()
+            .Build();
+        var tool = AIFunctionFactory.Create(() => "sunny", "get_weather");
+
+        Task<ChatResponse> call;
+        using (DifySession.Begin("ended-app"))
+        {
+            call = client.GetResponseAsync("weather?", new ChatOptions { ModelId = Model, MaxOutputTokens = 100, Tools = [tool] });
+            await store.Held.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the reservation waits on the store
+        } // the session ends before any request is built
+
+        store.Release.SetResult();
+        await call;
+
+        Assert.Equal(2, inner.Calls);
+        Assert.Equal(["no_session"], requests.GetMeasurementSnapshot().Select(m => (string?)m.Tags[DifyMetadataTelemetry.OutcomeTag])); // held
+        Assert.DoesNotContain(tokens.GetMeasurementSnapshot(), m => (string?)m.Tags[DifyMetadataTelemetry.AppIdTag] == "ended-app"); // held
+        Assert.Equal(0, store.Inner.SpentOf(Key("ended-app", "m202603"))); // observed: 5,100 (the loop's usage)
+    }
+
     private static IChatClient Build(OutageStore store, TimeProvider time, DifyBudgetPeriod period, IChatClient inner) =>
         new ChatClientBuilder(inner).UseDifyMetadata().Build(new ServiceCollection()
             .AddSingleton<IDifyBudgetStore>(store)
@@ -204,11 +258,22 @@ public sealed class Session9ThirdAttackTests
         public volatile bool FailReserves;
         public volatile bool FailSettles;
         public volatile string? HoldTwin;
+        public volatile bool HoldReserves;
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Held { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
-            FailReserves ? throw new TimeoutException("store down") : Inner.ReserveAsync(key, amount, limit, cancellationToken);
+        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken)
+        {
+            if (HoldReserves)
+            {
+                Held.TrySetResult();
+                await Release.Task;
+            }
+
+            return FailReserves ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
+        }
 
         public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
         {
