@@ -18,7 +18,7 @@ internal sealed class DifyBudgetEnforcer
     public const string StoreFailuresCounter = "dify.app.budget.store_failures";
 
     private static readonly ConditionalWeakTable<Meter, Instruments> s_byMeter = [];
-    private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<string, (DifyBudgetKey Key, long Amount)>> s_pending = [];
+    private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<DifyBudgetKey, long>> s_pending = [];
     private static readonly Instruments s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
 
     public DifyBudgetEnforcer(IDifyBudgetStore store, TimeProvider time, IMeterFactory? meterFactory)
@@ -26,7 +26,7 @@ internal sealed class DifyBudgetEnforcer
         Store = store;
         Time = time;
         Meters = meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static m => new(m));
-        Pending = s_pending.GetValue(store, static _ => new(StringComparer.Ordinal));
+        Pending = s_pending.GetValue(store, static _ => new());
     }
 
     /// <summary>Gets the enforcer of layers built without services: the process's in-memory store and the system clock.</summary>
@@ -38,11 +38,11 @@ internal sealed class DifyBudgetEnforcer
 
     internal Instruments Meters { get; }
 
-    /// <summary>Gets the cost that settlements could not add to the store, per store key name, with the key it was spent
-    /// under, in nano-dollars (positive only): the app's next store operation that succeeds adds it first, taking it out
-    /// atomically so it is added once. One per store, shared by every layer on it (also layers built per scope); lost with
-    /// the process.</summary>
-    internal System.Collections.Concurrent.ConcurrentDictionary<string, (DifyBudgetKey Key, long Amount)> Pending { get; }
+    /// <summary>Gets the cost that settlements could not add to the store, per key it was spent under (a period and the
+    /// app's other period beside it), in nano-dollars (positive only): the app's next store operation that succeeds adds it
+    /// to those keys, taking it out atomically so it is added once. One per store, shared by every layer on it (also layers
+    /// built per scope); lost with the process.</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<DifyBudgetKey, long> Pending { get; }
 
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
@@ -278,7 +278,7 @@ internal sealed class DifyBudgetCall
 
         try
         {
-            await SettleInStoreAsync(delta + pending, alertAt, CancellationToken.None).ConfigureAwait(false);
+            await SettleInStoreAsync(_key, delta + pending, alertAt, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -324,58 +324,42 @@ internal sealed class DifyBudgetCall
 
     internal static long ToNano(decimal usd) => usd <= 0 ? 0 : (long)Math.Ceiling(usd * Nano);
 
-    /// <summary>Adds what failed settlements of the app kept pending, before a reservation; when that fails, keeps it pending
-    /// and throws. Each amount is added to the keys it was spent under: an ended day's to that day and its month, a month's
-    /// to the month and the day it was spent in.</summary>
+    /// <summary>Adds what failed settlements of the app kept pending, before a reservation, each amount to the keys it was
+    /// spent under (a day and its month, also when that day has ended), with this period's alerts; when that fails, keeps it
+    /// pending and throws.</summary>
     private async ValueTask FlushPendingAsync(CancellationToken cancellationToken)
     {
         string app = _key.Name[..(_key.Name.IndexOf("}:", StringComparison.Ordinal) + 2)];
-        foreach (string ended in _enforcer.Pending.IsEmpty ? [] : _enforcer.Pending.Where(p => p.Value.Key != _key && p.Key.StartsWith(app, StringComparison.Ordinal)).Select(p => p.Key))
+        foreach (DifyBudgetKey kept in _enforcer.Pending.IsEmpty ? [] : _enforcer.Pending.Keys.Where(k => k.Name.StartsWith(app, StringComparison.Ordinal)))
         {
-            if (_enforcer.Pending.TryRemove(ended, out (DifyBudgetKey Key, long Amount) kept))
+            if (_enforcer.Pending.TryRemove(kept, out long amount))
             {
                 try
                 {
-                    _ = await _enforcer.Store.SettleAsync(kept.Key, kept.Amount, [], cancellationToken).ConfigureAwait(false);
+                    await SettleInStoreAsync(kept, amount, kept.Name == _key.Name ? AlertThresholds() : [], cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
-                    KeepPending(kept.Key, kept.Amount);
+                    KeepPending(kept, amount);
                     throw;
                 }
             }
-        }
-
-        long pending = TakePending();
-        if (pending == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            await SettleInStoreAsync(pending, AlertThresholds(), cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            KeepPending(_key, pending);
-            throw;
         }
     }
 
     /// <summary>Takes the key's pending amount out, atomically: a concurrent call of the key finds none of it (lock-free when none).</summary>
     private long TakePending() =>
-        _enforcer.Pending.TryGetValue(_key.Name, out _) && _enforcer.Pending.TryRemove(_key.Name, out (DifyBudgetKey Key, long Amount) kept) ? kept.Amount : 0;
+        _enforcer.Pending.TryGetValue(_key, out _) && _enforcer.Pending.TryRemove(_key, out long pending) ? pending : 0;
 
     private void KeepPending(DifyBudgetKey key, long amount) =>
-        _enforcer.Pending.AddOrUpdate(key.Name, static (_, add) => add, static (_, kept, add) => (add.Key, kept.Amount + add.Amount), (Key: key, Amount: amount));
+        _enforcer.Pending.AddOrUpdate(key, static (_, add) => add, static (_, kept, add) => kept + add, amount);
 
     private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
 
-    /// <summary>Adds <paramref name="delta"/> to the store and raises the alerts it claimed.</summary>
-    private async ValueTask SettleInStoreAsync(long delta, long[] alertAt, CancellationToken cancellationToken)
+    /// <summary>Adds <paramref name="delta"/> to <paramref name="key"/> in the store and raises the alerts it claimed.</summary>
+    private async ValueTask SettleInStoreAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
     {
-        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(_key, delta, alertAt, cancellationToken).ConfigureAwait(false);
+        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(key, delta, alertAt, cancellationToken).ConfigureAwait(false);
         foreach (long claimed in result.Claimed)
         {
             Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
