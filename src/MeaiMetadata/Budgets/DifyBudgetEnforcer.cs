@@ -18,7 +18,7 @@ internal sealed class DifyBudgetEnforcer
     public const string StoreFailuresCounter = "dify.app.budget.store_failures";
 
     private static readonly ConditionalWeakTable<Meter, Instruments> s_byMeter = [];
-    private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<DifyBudgetKey, long>> s_pending = [];
+    private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<string, PendingCosts>> s_pending = [];
     private static readonly Instruments s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
 
     public DifyBudgetEnforcer(IDifyBudgetStore store, TimeProvider time, IMeterFactory? meterFactory)
@@ -26,7 +26,7 @@ internal sealed class DifyBudgetEnforcer
         Store = store;
         Time = time;
         Meters = meterFactory is null ? s_shared : s_byMeter.GetValue(meterFactory.Create(DifyMetadataTelemetry.MeterName), static m => new(m));
-        Pending = s_pending.GetValue(store, static _ => new());
+        Pending = s_pending.GetValue(store, static _ => new(StringComparer.Ordinal));
     }
 
     /// <summary>Gets the enforcer of layers built without services: the process's in-memory store and the system clock.</summary>
@@ -38,11 +38,9 @@ internal sealed class DifyBudgetEnforcer
 
     internal Instruments Meters { get; }
 
-    /// <summary>Gets the cost that settlements could not add to the store, per key it was spent under (a period and the
-    /// app's other period beside it), in nano-dollars (positive only): the app's next store operation that succeeds adds it
-    /// to those keys, taking it out atomically so it is added once. One per store, shared by every layer on it (also layers
-    /// built per scope); lost with the process.</summary>
-    internal System.Collections.Concurrent.ConcurrentDictionary<DifyBudgetKey, long> Pending { get; }
+    /// <summary>Gets the cost that settlements could not add to the store, per app: one per store, shared by every layer on it
+    /// (also layers built per scope); lost with the process.</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<string, PendingCosts> Pending { get; }
 
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
@@ -111,6 +109,16 @@ internal sealed class DifyBudgetEnforcer
         // A poll reserves nothing, unless tools let a tool loop go on after it with model requests of its own.
         decimal? cost = call.IsPoll && sent.Tools is not { Count: > 0 } ? 0m : settings.Prices.GetCost(model, input, 0, (long)Math.Max(maxOutput, 0) * answers);
         return new DifyBudgetCall(this, settings, budgets, call, budget, model, cost) { IsCovered = covered, Failed = failed };
+    }
+
+    /// <summary>An app's costs kept pending, per key they were spent under (a period and the app's other period beside it), in
+    /// nano-dollars (positive only), and the operation adding them, which the app's reservations wait for: none is checked
+    /// without them, and all share its outcome (a store down fails them together, not one timeout after the other).</summary>
+    internal sealed class PendingCosts
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<DifyBudgetKey, long> Amounts { get; } = new();
+
+        public Task? Flushing { get; set; }
     }
 
     /// <summary>The budget instruments on one meter.</summary>
@@ -325,22 +333,76 @@ internal sealed class DifyBudgetCall
     internal static long ToNano(decimal usd) => usd <= 0 ? 0 : (long)Math.Ceiling(usd * Nano);
 
     /// <summary>Adds what failed settlements of the app kept pending, before a reservation, each amount to the keys it was
-    /// spent under (a day and its month, also when that day has ended), with this period's alerts; when that fails, keeps it
-    /// pending and throws.</summary>
+    /// spent under (a day and its month, also when that day has ended), with the current period's alerts; when that fails,
+    /// keeps it pending and throws. The app's reservations made meanwhile wait for the same operation.</summary>
     private async ValueTask FlushPendingAsync(CancellationToken cancellationToken)
     {
-        string app = _key.Name[..(_key.Name.IndexOf("}:", StringComparison.Ordinal) + 2)];
-        foreach (DifyBudgetKey kept in _enforcer.Pending.IsEmpty ? [] : _enforcer.Pending.Keys.Where(k => k.Name.StartsWith(app, StringComparison.Ordinal)))
+        if (!_enforcer.Pending.TryGetValue(_call.AppId, out DifyBudgetEnforcer.PendingCosts? pending))
         {
-            if (_enforcer.Pending.TryRemove(kept, out long amount))
+            return; // the app never had a pending cost in this process
+        }
+
+        while (true)
+        {
+            TaskCompletionSource? mine = null;
+            Task flush;
+            lock (pending)
+            {
+                if (pending.Flushing is { IsCompleted: false } running)
+                {
+                    flush = running;
+                }
+                else if (pending.Amounts.IsEmpty)
+                {
+                    return;
+                }
+                else
+                {
+                    mine = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                    flush = pending.Flushing = mine.Task;
+                }
+            }
+
+            if (mine is not null)
             {
                 try
                 {
-                    await SettleInStoreAsync(kept, amount, kept.Name == _key.Name ? AlertThresholds() : [], cancellationToken).ConfigureAwait(false);
+                    await AddPendingAsync(pending, cancellationToken).ConfigureAwait(false);
+                    mine.SetResult();
+                }
+                catch (Exception ex)
+                {
+                    mine.SetException(ex);
+                }
+            }
+
+            try
+            {
+                await flush.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Another caller's flush stopped with its caller: what it had not added is pending again; add it here.
+            }
+        }
+    }
+
+    private async Task AddPendingAsync(DifyBudgetEnforcer.PendingCosts pending, CancellationToken cancellationToken)
+    {
+        foreach (DifyBudgetKey kept in pending.Amounts.Keys)
+        {
+            if (pending.Amounts.TryRemove(kept, out long amount))
+            {
+                // Read from the current period when it is one of the two (a reload switched the period): its alerts.
+                DifyBudgetKey own = kept.Twin == _key.Name ? new(kept.Twin, kept.TwinExpiresAt, kept.Name, kept.ExpiresAt) : kept;
+                try
+                {
+                    await SettleInStoreAsync(own, amount, own.Name == _key.Name ? AlertThresholds() : [], cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
-                    KeepPending(kept, amount);
+                    KeepPending(kept, amount); // put back: also when the store applied it and its answer was lost (counted twice, never lost)
                     throw;
                 }
             }
@@ -349,10 +411,10 @@ internal sealed class DifyBudgetCall
 
     /// <summary>Takes the key's pending amount out, atomically: a concurrent call of the key finds none of it (lock-free when none).</summary>
     private long TakePending() =>
-        _enforcer.Pending.TryGetValue(_key, out _) && _enforcer.Pending.TryRemove(_key, out long pending) ? pending : 0;
+        _enforcer.Pending.TryGetValue(_call.AppId, out DifyBudgetEnforcer.PendingCosts? pending) && pending.Amounts.TryRemove(_key, out long amount) ? amount : 0;
 
     private void KeepPending(DifyBudgetKey key, long amount) =>
-        _enforcer.Pending.AddOrUpdate(key, static (_, add) => add, static (_, kept, add) => kept + add, amount);
+        _enforcer.Pending.GetOrAdd(_call.AppId, static _ => new()).Amounts.AddOrUpdate(key, static (_, add) => add, static (_, kept, add) => kept + add, amount);
 
     private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
 

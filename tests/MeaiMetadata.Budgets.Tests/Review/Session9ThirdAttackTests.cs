@@ -172,9 +172,10 @@ public sealed class Session9ThirdAttackTests
         await store.Held.Task.WaitAsync(TimeSpan.FromSeconds(10)); // R1 took March 10's entry out and waits on the store
 
         inner.Usage = new UsageDetails { InputTokenCount = 5, OutputTokenCount = 150 }; // 90,750
-        await client.GetResponseAsync("hello", Options("race-app")); // R2: unchecked, its settlement fails: kept under today
+        Task r2 = client.GetResponseAsync("hello", Options("race-app")); // R2 waits for R1's flush (none is checked without it)
         await cts.CancelAsync();
-        _ = await Record.ExceptionAsync(() => r1); // cancelled, sends nothing
+        _ = await Record.ExceptionAsync(() => r1); // cancelled, sends nothing; March 10's entry is pending again
+        await r2; // adds it itself (the store is down: unchecked), and its own settlement fails: kept under today
 
         store.HoldTwin = null;
         store.FailReserves = store.FailSettles = false;
@@ -245,8 +246,8 @@ public sealed class Session9ThirdAttackTests
             .AddDifyMetadata(o => o.Budgets.Default = new DifyBudget { LimitUsd = 1m, Period = period })
             .BuildServiceProvider());
 
-    /// <summary>The in-memory store behind switchable failures; a settlement of a key whose twin is <see cref="HoldTwin"/> waits
-    /// until it is cancelled (a slow store), then fails.</summary>
+    /// <summary>The in-memory store behind switchable failures; the next settlement of a key whose twin is <see cref="HoldTwin"/>
+    /// waits until it is cancelled (a slow store), then fails.</summary>
     private sealed class OutageStore(TimeProvider time) : IDifyBudgetStore
     {
         public InMemoryDifyBudgetStore Inner { get; } = new(time);
@@ -275,6 +276,7 @@ public sealed class Session9ThirdAttackTests
         {
             if (HoldTwin is { } twin && key.Twin == twin)
             {
+                HoldTwin = null; // once: the next caller's flush of the same entry is not held
                 Held.TrySetResult();
                 await Task.Delay(Timeout.Infinite, cancellationToken);
             }
