@@ -365,30 +365,39 @@ internal sealed class DifyBudgetCall
 
             if (mine is not null)
             {
+                var added = new List<(long[] AlertAt, DifyBudgetSettleResult Result)>();
                 try
                 {
-                    await AddPendingAsync(pending, cancellationToken).ConfigureAwait(false);
+                    await AddPendingAsync(pending, added, cancellationToken).ConfigureAwait(false);
                     mine.SetResult();
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    mine.SetCanceled(cancellationToken); // stopped with this caller: a waiter adds the rest
                 }
                 catch (Exception ex)
                 {
-                    mine.SetException(ex);
+                    mine.SetException(ex); // a store failure, the waiters' too
+                }
+
+                foreach ((long[] alertAt, DifyBudgetSettleResult result) in added)
+                {
+                    RaiseAlerts(alertAt, result); // once the app's other requests go on: a callback may call the app
                 }
             }
 
             try
             {
-                await flush.WaitAsync(cancellationToken).ConfigureAwait(false);
-                return;
+                await flush.WaitAsync(cancellationToken).ConfigureAwait(false); // then again: a cost kept meanwhile is added too
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (flush.IsCanceled && !cancellationToken.IsCancellationRequested)
             {
-                // Another caller's flush stopped with its caller: what it had not added is pending again; add it here.
+                // The flush stopped with its caller: what it had not added is pending again; add it here.
             }
         }
     }
 
-    private async Task AddPendingAsync(DifyBudgetEnforcer.PendingCosts pending, CancellationToken cancellationToken)
+    private async Task AddPendingAsync(DifyBudgetEnforcer.PendingCosts pending, List<(long[] AlertAt, DifyBudgetSettleResult Result)> added, CancellationToken cancellationToken)
     {
         foreach (DifyBudgetKey kept in pending.Amounts.Keys)
         {
@@ -396,9 +405,10 @@ internal sealed class DifyBudgetCall
             {
                 // Read from the current period when it is one of the two (a reload switched the period): its alerts.
                 DifyBudgetKey own = kept.Twin == _key.Name ? new(kept.Twin, kept.TwinExpiresAt, kept.Name, kept.ExpiresAt) : kept;
+                long[] alertAt = own.Name == _key.Name ? AlertThresholds() : [];
                 try
                 {
-                    await SettleInStoreAsync(own, amount, own.Name == _key.Name ? AlertThresholds() : [], cancellationToken).ConfigureAwait(false);
+                    added.Add((alertAt, await _enforcer.Store.SettleAsync(own, amount, alertAt, cancellationToken).ConfigureAwait(false)));
                 }
                 catch
                 {
@@ -419,9 +429,11 @@ internal sealed class DifyBudgetCall
     private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
 
     /// <summary>Adds <paramref name="delta"/> to <paramref name="key"/> in the store and raises the alerts it claimed.</summary>
-    private async ValueTask SettleInStoreAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+    private async ValueTask SettleInStoreAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        RaiseAlerts(alertAt, await _enforcer.Store.SettleAsync(key, delta, alertAt, cancellationToken).ConfigureAwait(false));
+
+    private void RaiseAlerts(long[] alertAt, DifyBudgetSettleResult result)
     {
-        DifyBudgetSettleResult result = await _enforcer.Store.SettleAsync(key, delta, alertAt, cancellationToken).ConfigureAwait(false);
         foreach (long claimed in result.Claimed)
         {
             Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
