@@ -91,10 +91,10 @@ public sealed class PendingSettlementTests
         await client.GetResponseAsync("hello", Options("app-1"));
         Assert.Equal(2, logs.GetSnapshot().Count(r => r.Id.Id == 406));
 
-        store.FailReserves = false; // reservations would work, settlements (the flush) still fail: kept, sent unchecked
+        store.FailReserves = false; // reservations would work, settlements (the add) still fail: kept, sent unchecked
         await client.GetResponseAsync("hello", Options("app-1"));
         Assert.Equal(0, store.Inner.SpentOf(Key("app-1")));
-        Assert.Contains(logs.GetSnapshot(), r => r.Id.Id == 406 && r.Message.Contains("0.00000765 USD", StringComparison.Ordinal)); // 3 x Actual
+        Assert.Equal(3, logs.GetSnapshot().Count(r => r.Id.Id == 406 && r.Message.Contains("0.00000255 USD", StringComparison.Ordinal))); // 3 x Actual kept
 
         store.FailSettles = false;
         await client.GetResponseAsync("hello", Options("app-1"));

@@ -278,15 +278,15 @@ internal sealed class DifyBudgetCall
 
         long delta = state == State.Unchecked ? actual : actual - _reserved; // unchecked: the store never saw a reservation
         long[] alertAt = AlertThresholds();
-        long pending = TakePending();
-        if (delta == 0 && pending == 0 && alertAt.Length == 0)
+        if (delta == 0 && alertAt.Length == 0)
         {
             return;
         }
 
         try
         {
-            await SettleInStoreAsync(_key, delta + pending, alertAt, CancellationToken.None).ConfigureAwait(false);
+            // Pending costs are added only before a reservation, where the app's reservations wait for them.
+            await SettleInStoreAsync(_key, delta, alertAt, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -294,7 +294,7 @@ internal sealed class DifyBudgetCall
 
             // Kept: the cost the store may not hold. A reservation stays charged, so only cost above it (unchecked: all of it);
             // a refund is not kept, as the failed operation may have reached the store, and a refund made twice under-counts.
-            long keep = pending + Math.Max(delta, 0);
+            long keep = Math.Max(delta, 0);
             if (keep > 0)
             {
                 KeepPending(_key, keep);
@@ -418,10 +418,6 @@ internal sealed class DifyBudgetCall
             }
         }
     }
-
-    /// <summary>Takes the key's pending amount out, atomically: a concurrent call of the key finds none of it (lock-free when none).</summary>
-    private long TakePending() =>
-        _enforcer.Pending.TryGetValue(_call.AppId, out DifyBudgetEnforcer.PendingCosts? pending) && pending.Amounts.TryRemove(_key, out long amount) ? amount : 0;
 
     private void KeepPending(DifyBudgetKey key, long amount) =>
         _enforcer.Pending.GetOrAdd(_call.AppId, static _ => new()).Amounts.AddOrUpdate(key, static (_, add) => add, static (_, kept, add) => kept + add, amount);

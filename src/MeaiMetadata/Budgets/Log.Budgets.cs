@@ -23,6 +23,6 @@ internal static partial class Log
     [LoggerMessage(405, LogLevel.Warning, "The budget alert callback threw; the request's result is unchanged.")]
     public static partial void BudgetAlertCallbackFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(406, LogLevel.Error, "The budget store could not be reached to settle a request of app '{AppId}'; {PendingUsd} USD it may not hold is kept pending in this process and added, to the period it was spent in, at the app's next store operation that succeeds (lost if the process ends first).")]
+    [LoggerMessage(406, LogLevel.Error, "The budget store could not be reached to settle a request of app '{AppId}'; {PendingUsd} USD it may not hold is kept pending in this process and added, to the period it was spent in, at the app's next reservation that reaches the store (lost if the process ends first).")]
     public static partial void BudgetSettlePending(ILogger logger, string appId, decimal pendingUsd, Exception exception);
 }
