@@ -181,19 +181,6 @@ public sealed partial class DifyRequestDecision
 
     private Rare? RarePart => Volatile.Read(ref _context) as Rare;
 
-    /// <summary>Returns the rare part, made on first use (a budget or an inner layer sets it while the call runs).</summary>
-    private Rare Rarely()
-    {
-        object context = Volatile.Read(ref _context);
-        if (context is DifyMetadataSettings settings)
-        {
-            var rare = new Rare(settings);
-            context = Interlocked.CompareExchange(ref _context, rare, settings) is Rare raced ? raced : rare;
-        }
-
-        return (Rare)context;
-    }
-
     /// <summary>What few calls have: set before the call is passed on (a budget's part while it reserves), read after.</summary>
     private sealed partial class Rare(DifyMetadataSettings settings)
     {

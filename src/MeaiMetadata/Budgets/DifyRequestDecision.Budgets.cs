@@ -33,6 +33,19 @@ public sealed partial class DifyRequestDecision
 
     private object? TakeMeasured() => RarePart is { } rare ? Interlocked.Exchange(ref rare.Measured, null) : null;
 
+    /// <summary>Returns the rare part, made on first use (a budget sets it while the call runs).</summary>
+    private Rare Rarely()
+    {
+        object context = Volatile.Read(ref _context);
+        if (context is DifyMetadataSettings settings)
+        {
+            var rare = new Rare(settings);
+            context = Interlocked.CompareExchange(ref _context, rare, settings) is Rare raced ? raced : rare;
+        }
+
+        return (Rare)context;
+    }
+
     private sealed partial class Rare
     {
         public object? Measured;

@@ -1,6 +1,4 @@
-using System.Buffers;
-using System.Text;
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using MeaiMetadata.Tagging;
 
 namespace MeaiMetadata.Gateways;
@@ -153,20 +151,13 @@ internal sealed class GatewayHeader(string name, string format)
     /// <summary><c>{"dify_app_id":"…","dify_source":"…"}</c>, each value cut to <paramref name="maxValueLength"/>, escaped to ASCII.</summary>
     internal static string Json(DifyRequestDecision call, int maxValueLength)
     {
-        var buffer = new ArrayBufferWriter<byte>(64 + call.AppId.Length);
-        using (var writer = new Utf8JsonWriter(buffer))
+        var json = new JsonObject { [DifyMetadataKeys.AppId] = WireMetadata.Normalize(call.AppId, maxValueLength) };
+        if (call.Source is { } source)
         {
-            writer.WriteStartObject();
-            writer.WriteString(DifyMetadataKeys.AppId, WireMetadata.Normalize(call.AppId, maxValueLength));
-            if (call.Source is { } source)
-            {
-                writer.WriteString(DifyMetadataKeys.Source, WireMetadata.Normalize(source, maxValueLength));
-            }
-
-            writer.WriteEndObject();
+            json[DifyMetadataKeys.Source] = WireMetadata.Normalize(source, maxValueLength);
         }
 
-        return Encoding.ASCII.GetString(buffer.WrittenSpan);
+        return json.ToJsonString();
     }
 
     /// <summary><c>dify_app_id:&lt;id&gt;,dify_source:&lt;source&gt;</c>, each value percent-encoded.</summary>

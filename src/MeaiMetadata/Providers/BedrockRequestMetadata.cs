@@ -27,7 +27,8 @@ public static class BedrockRequestMetadata
 
     /// <summary>Merges the request's tags into <paramref name="metadata"/> within Bedrock's rules, or removes reserved keys
     /// when the request is not tagged.</summary>
-    public static bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision) => s_rules.Merge(metadata, decision, "bedrock requestMetadata");
+    public static bool Merge(IDictionary<string, string> metadata, DifyRequestDecision decision) =>
+        (decision ?? throw new ArgumentNullException(nameof(decision))).Merge(metadata, decision.IsTagged, s_rules, "bedrock requestMetadata");
 
     private static bool IsAllowed(char c) =>
         char.IsAsciiLetterOrDigit(c) || c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r' or ':' or '_' or '@' or '$' or '#' or '=' or '/' or '+' or ',' or '-' or '.';

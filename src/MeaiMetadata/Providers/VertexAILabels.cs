@@ -24,7 +24,8 @@ public static class VertexAILabels
 
     /// <summary>Merges the request's tags into <paramref name="labels"/> within Google's rules, or removes reserved keys
     /// when the request is not tagged.</summary>
-    public static bool Merge(IDictionary<string, string> labels, DifyRequestDecision decision) => s_rules.Merge(labels, decision, "vertex-ai labels");
+    public static bool Merge(IDictionary<string, string> labels, DifyRequestDecision decision) =>
+        (decision ?? throw new ArgumentNullException(nameof(decision))).Merge(labels, decision.IsTagged, s_rules, "vertex-ai labels");
 
     private static bool IsAllowed(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-';
 }
