@@ -34,7 +34,7 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
     private readonly IDisposable? _subscription;
     private volatile DifyMetadataSettings _settings;
     private readonly bool _layerBelow; // another layer is inside: it counts the calls this one does not decide, and keeps their budgets
-    private volatile TagsOfApp? _tags; // the last app's tags: immutable, so calls of the same app share them
+    private volatile TagPairs? _tags; // the last app's tags: immutable, so calls of the same app share them
     private string? _defaultModelId;
 
     /// <summary>Initializes a new instance of the <see cref="DifyMetadataChatClient"/> class with fixed options.</summary>
@@ -503,14 +503,6 @@ public sealed partial class DifyMetadataChatClient : DelegatingChatClient
     private bool IsCovered(ChatOptions? options) =>
         DifyRequestDecision.Of(options) is { InCall: true } outer && outer.Settings.Layer != this && outer.Tool == FunctionInvokingChatClient.CurrentContext;
 
-    private IReadOnlyDictionary<string, string> Tags(string appId, string? source) =>
-        (_tags is { } last && last.AppId == appId && last.Source == source ? last : _tags = new(appId, source)).Pairs;
-
-    /// <summary>An app's tags alone: the <c>AdditionalProperties["metadata"]</c> of a caller without metadata.</summary>
-    private sealed record TagsOfApp(string AppId, string? Source)
-    {
-        public IReadOnlyDictionary<string, string> Pairs { get; } = (Source is null
-            ? new Dictionary<string, string> { [DifyMetadataKeys.AppId] = AppId }
-            : new Dictionary<string, string> { [DifyMetadataKeys.AppId] = AppId, [DifyMetadataKeys.Source] = Source }).AsReadOnly();
-    }
+    private TagPairs Tags(string appId, string? source) =>
+        _tags is { } last && last.AppId == appId && last.Source == source ? last : _tags = new TagPairs(appId, source);
 }

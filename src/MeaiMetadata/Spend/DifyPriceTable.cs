@@ -21,11 +21,7 @@ public sealed partial class DifyPriceTable
     private readonly FrozenDictionary<string, Price> _prices;
     private readonly FrozenDictionary<string, string> _aliases;
 
-    private DifyPriceTable(FrozenDictionary<string, Price> prices, FrozenDictionary<string, string> aliases)
-    {
-        _prices = prices;
-        _aliases = aliases;
-    }
+    private DifyPriceTable(FrozenDictionary<string, Price> prices, FrozenDictionary<string, string> aliases) => (_prices, _aliases) = (prices, aliases);
 
     /// <summary>Gets the built-in prices alone.</summary>
     public static DifyPriceTable BuiltIn { get; } = new(
@@ -106,14 +102,8 @@ public sealed partial class DifyPriceTable
     /// <summary>Returns the price of <paramref name="model"/>, resolved through its alias and its family.</summary>
     public bool TryGetPrice(string? model, [NotNullWhen(true)] out ModelPrice? price)
     {
-        if (Find(model) is { } found)
-        {
-            price = new ModelPrice { InputPerMillion = found.Input, CachedInputPerMillion = found.CachedInput, OutputPerMillion = found.Output };
-            return true;
-        }
-
-        price = null;
-        return false;
+        price = Find(model) is { } found ? new() { InputPerMillion = found.Input, CachedInputPerMillion = found.CachedInput, OutputPerMillion = found.Output } : null;
+        return price is not null;
     }
 
     /// <summary>Returns the cost in US dollars of a response of <paramref name="model"/>, or <see langword="null"/> when the model is not priced.</summary>
@@ -130,22 +120,9 @@ public sealed partial class DifyPriceTable
 
     private Price? Find(string? model)
     {
-        if (string.IsNullOrEmpty(model))
-        {
-            return null;
-        }
-
-        if (_aliases.TryGetValue(model, out string? aliased))
-        {
-            model = aliased;
-        }
-
-        if (_prices.TryGetValue(model, out Price price))
-        {
-            return price;
-        }
-
-        return Family(model) is { } family && _prices.TryGetValue(family, out price) ? price : null;
+        model = string.IsNullOrEmpty(model) ? null : _aliases.GetValueOrDefault(model, model);
+        return model is not null && (_prices.TryGetValue(model, out Price price) || (Family(model) is { } family && _prices.TryGetValue(family, out price)))
+            ? price : null;
     }
 
     /// <summary>The highest price accepted, in US dollars per million tokens: far above any model's, low enough that no token

@@ -204,3 +204,38 @@ internal static class WireMetadata
 
 /// <summary>One provider's rules for request metadata: how many pairs, which keys, what values (normalized).</summary>
 internal sealed record MetadataRules(int MaxPairs, Func<string, bool> IsValidKey, Func<string, string> NormalizeValue);
+
+/// <summary>The tags alone as a read-only string map: the <c>AdditionalProperties["metadata"]</c> of a caller without metadata.</summary>
+internal sealed class TagPairs(string appId, string? source) : IReadOnlyDictionary<string, string>
+{
+    public string AppId => appId;
+
+    public string? Source => source;
+
+    public int Count => source is null ? 1 : 2;
+
+    public IEnumerable<string> Keys => this.Select(pair => pair.Key);
+
+    public IEnumerable<string> Values => this.Select(pair => pair.Value);
+
+    public string this[string key] => TryGetValue(key, out string? value) ? value : throw new KeyNotFoundException($"'{key}' is not a tag.");
+
+    public bool ContainsKey(string key) => TryGetValue(key, out _);
+
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out string value)
+    {
+        value = key == DifyMetadataKeys.AppId ? appId : key == DifyMetadataKeys.Source ? source : null;
+        return value is not null;
+    }
+
+    public IEnumerator<KeyValuePair<string, string>> GetEnumerator()
+    {
+        yield return new(DifyMetadataKeys.AppId, appId);
+        if (source is not null)
+        {
+            yield return new(DifyMetadataKeys.Source, source);
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
