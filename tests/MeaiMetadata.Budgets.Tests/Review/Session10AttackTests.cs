@@ -1,0 +1,111 @@
+using MeaiMetadata.Budgets.Tests.TestDoubles;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace MeaiMetadata.Budgets.Tests.Review;
+
+/// <summary>Session 10 attack on the budgets (pending costs, alerts, clocks). Each test asserts a documented promise, so it
+/// FAILS where the promise is broken; a hang fails by a timeout inside the test.</summary>
+public sealed class Session10AttackTests
+{
+    private const string Model = "gpt-4o-mini";
+
+    // "hello" from the user: 16 input tokens, 100 output tokens reserved; gpt-4o-mini 0.15 / 0.6 per million.
+    private const long Reservation = (16 * 150) + (100 * 600); // nano-dollars: 62,400
+
+    private static readonly DateTimeOffset March10 = new(2026, 3, 10, 12, 0, 0, TimeSpan.Zero);
+
+    private static ChatOptions Options(string app, int maxOutput = 100) => new ChatOptions { ModelId = Model, MaxOutputTokens = maxOutput }.WithDifyAppId(app);
+
+    // ---- 1. a TimeProvider in DI without AddDifyMetadata: the budget is never enforced ----
+
+    /// <summary>docs/budgets.md "Configure": "Nothing else to register: AddDifyMetadata and UseDifyMetadata() enforce them with
+    /// an in-memory store" and "Time comes from the TimeProvider in DI (FakeTimeProvider in tests)". A pipeline built with
+    /// <c>UseDifyMetadata(o =&gt; budgets)</c> over services that hold only a <see cref="FakeTimeProvider"/> (no
+    /// AddDifyMetadata) gets <c>DifyBudgetEnforcer.From</c>: the fake clock for its keys, but
+    /// <c>InMemoryDifyBudgetStore.Shared</c>, whose entries expire by the SYSTEM clock. Keys of a period that the system
+    /// clock has left behind (any fake date in the past) read as 0 at once, so every request fits.
+    /// Expected: a budget worth one request refuses the second ("a request that does not fit is refused before anything is
+    /// sent"). Observed: every request is sent; the app spends 10 x its limit.</summary>
+    [Fact]
+    public async Task FakeClockInServices_WithoutAddDifyMetadata_TheBudgetIsEnforced()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2020, 3, 10, 12, 0, 0, TimeSpan.Zero));
+        var inner = new CountingChatClient { Usage = new UsageDetails { InputTokenCount = 16, OutputTokenCount = 100 } }; // = the reservation
+        using IChatClient client = new ChatClientBuilder(inner)
+            .UseDifyMetadata(o => o.Budgets.Default = new DifyBudget { LimitUsd = 0.0001m, Period = DifyBudgetPeriod.Month }) // 100,000 nano: one request
+            .Build(new ServiceCollection().AddSingleton<TimeProvider>(time).BuildServiceProvider());
+        string app = "s10-fake-clock-" + Guid.NewGuid().ToString("N");
+
+        int refused = 0;
+        for (int i = 0; i < 10; i++)
+        {
+            try
+            {
+                await client.GetResponseAsync("hello", Options(app));
+            }
+            catch (DifyBudgetExceededException)
+            {
+                refused++;
+            }
+        }
+
+        Assert.Equal(1, inner.Calls); // observed: 10 (nothing refused)
+        Assert.Equal(9, refused);
+    }
+
+    // ---- 2. a DAY budget's pending cost, added the next day, crosses that day's AlertAt: no alert, ever ----
+
+    /// <summary>docs/budgets.md "When the store fails": the pending cost is "added once by the app's next reservation that
+    /// reaches the store, to the keys it was spent under (its day and its month, also when that day has ended), with the
+    /// alerts it crosses"; "Alerts": "Each AlertAt fraction crossed logs one Warning per app, period and fraction". A DAY
+    /// budget of 1,000,000 nano, AlertAt 0.5. March 10, 23:00: the store is down, a request goes out unchecked and costs
+    /// 615,000 (61.5 % of March 10); its settlement fails, so the cost is pending. March 11, 01:00: the store is back, the next
+    /// request adds it to March 10 (asserted below). Expected: March 10's 0.5 alert (the day crossed it). Observed: none, ever
+    /// (<c>AddPendingAsync</c> passes no thresholds for a key that is not the current period's).</summary>
+    [Fact]
+    public async Task DayBudget_PendingAddedTheNextDay_CrossesThatDaysAlertAt_TheAlertIsRaised()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 3, 10, 23, 0, 0, TimeSpan.Zero));
+        var store = new OutageStore(time);
+        var inner = new CountingChatClient { Usage = new UsageDetails { InputTokenCount = 100, OutputTokenCount = 1000 } }; // 615,000
+        var alerts = new List<double>();
+        using IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(new ServiceCollection()
+            .AddSingleton<IDifyBudgetStore>(store)
+            .AddSingleton<TimeProvider>(time)
+            .AddDifyMetadata(o =>
+            {
+                o.Budgets.Default = new DifyBudget { LimitUsd = 0.001m, Period = DifyBudgetPeriod.Day };
+                o.Budgets.AlertAt.Add(0.5);
+                o.Budgets.OnAlert = a => { lock (alerts) { alerts.Add(a.Threshold); } };
+            })
+            .BuildServiceProvider());
+        const string app = "s10-day-alert";
+
+        store.Fail = true;
+        await client.GetResponseAsync("hello", Options(app, 1000)); // unchecked; settlement fails: 615,000 pending
+        store.Fail = false;
+
+        time.Advance(TimeSpan.FromHours(2)); // March 11, 01:00
+        inner.Usage = new UsageDetails { InputTokenCount = 5, OutputTokenCount = 3 };
+        await client.GetResponseAsync("hello", Options(app)); // adds the pending cost to March 10
+
+        Assert.Equal(615_000, store.Inner.SpentOf("dify:budget:{" + app + "}:d20260310")); // held: March 10 holds it, 61.5 %
+        Assert.Equal([0.5], alerts); // observed: [] (no alert for the day that crossed 0.5)
+    }
+
+    /// <summary>The in-memory store behind a switch that fails every operation.</summary>
+    private sealed class OutageStore(TimeProvider time) : IDifyBudgetStore
+    {
+        public InMemoryDifyBudgetStore Inner { get; } = new(time);
+
+        public volatile bool Fail;
+
+        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
+            Fail ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
+
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+            Fail ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);
+    }
+}
