@@ -1,3 +1,4 @@
+using MeaiMetadata.Budgets.Tests.Redis;
 using MeaiMetadata.Budgets.Tests.TestDoubles;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,7 +8,7 @@ namespace MeaiMetadata.Budgets.Tests.Review;
 
 /// <summary>Session 10 attack on the budgets (pending costs, alerts, clocks). Each test asserts a documented promise, so it
 /// FAILS where the promise is broken; a hang fails by a timeout inside the test.</summary>
-public sealed class Session10AttackTests
+public sealed class Session10AttackTests(GarnetFixture garnet) : IClassFixture<GarnetFixture>
 {
     private const string Model = "gpt-4o-mini";
 
@@ -93,6 +94,80 @@ public sealed class Session10AttackTests
 
         Assert.Equal(615_000, store.Inner.SpentOf("dify:budget:{" + app + "}:d20260310")); // held: March 10 holds it, 61.5 %
         Assert.Equal([0.5], alerts); // observed: [] (no alert for the day that crossed 0.5)
+    }
+
+    // ---- 3. the same on the shared store: Garnet with the documented FakeTimeProvider ----
+
+    /// <summary>docs/budgets.md "Configure": "Time comes from the TimeProvider in DI (FakeTimeProvider in tests)"; the
+    /// guarantee holds "across every instance that shares the store". The documented set-up (AddDifyMetadata +
+    /// AddDifyBudgetRedisStore on the embedded Garnet + a FakeTimeProvider set to March 10, 2026, the date the repository's own
+    /// budget tests use) writes each key with <c>EXPIREAT</c> of the fake period's end + 1 day, in unix seconds of the FAKE
+    /// clock; the server expires by its own clock, so a key whose fake expiry is in the server's past is deleted by the very
+    /// script that wrote it, and every reservation finds 0. Expected: a budget worth one request refuses the second.
+    /// Observed: all 10 are sent.</summary>
+    [Fact]
+    public async Task Garnet_WithTheDocumentedFakeClock_TheBudgetIsEnforced()
+    {
+        var time = new FakeTimeProvider(March10);
+        var inner = new CountingChatClient { Usage = new UsageDetails { InputTokenCount = 16, OutputTokenCount = 100 } }; // = the reservation
+        await using ServiceProvider services = new ServiceCollection()
+            .AddSingleton<TimeProvider>(time)
+            .AddDifyMetadata(o => o.Budgets.Default = new DifyBudget { LimitUsd = 0.0001m, Period = DifyBudgetPeriod.Month }) // one request
+            .AddDifyBudgetRedisStore(garnet.Configuration)
+            .BuildServiceProvider();
+        using IChatClient client = new ChatClientBuilder(inner).UseDifyMetadata().Build(services);
+        string app = "s10-garnet-clock-" + Guid.NewGuid().ToString("N")[..8];
+
+        int refused = 0;
+        for (int i = 0; i < 10; i++)
+        {
+            try
+            {
+                await client.GetResponseAsync("hello", Options(app));
+            }
+            catch (DifyBudgetExceededException)
+            {
+                refused++;
+            }
+        }
+
+        Assert.Equal(1, inner.Calls); // observed: 10
+        Assert.Equal(9, refused);
+    }
+
+    // ---- 4. one alert per app, period and fraction across instances: twice when the limit differs ----
+
+    /// <summary>docs/budgets.md "Alerts": "Each AlertAt fraction crossed logs one Warning per app, period and fraction across
+    /// all instances sharing the store (claimed in the store)". The claim's marker is named by the threshold in nano-dollars
+    /// (<c>key:alert:500000</c>), not by the fraction, so the same fraction claimed under another limit is a new marker. Two
+    /// instances on one store during a change of the app's limit (a rolling deploy, or a reload of one of them): 0.001 USD
+    /// and 0.002 USD. Expected: one 0.5 alert for the month. Observed: two (at 600,750 nano of 0.001, then at 1,201,500 of
+    /// 0.002), each with its Warning and OnAlert call.</summary>
+    [Fact]
+    public async Task AlertAt_SameFractionSamePeriod_TwoInstancesWithDifferentLimits_RaisedOnce()
+    {
+        var time = new FakeTimeProvider(March10);
+        var store = new InMemoryDifyBudgetStore(time);
+        var alerts = new List<(decimal Limit, double Threshold)>();
+        IChatClient Instance(decimal limit) => new ChatClientBuilder(new CountingChatClient { Usage = new UsageDetails { InputTokenCount = 5, OutputTokenCount = 1000 } }) // 600,750
+            .UseDifyMetadata().Build(new ServiceCollection()
+                .AddSingleton<IDifyBudgetStore>(store)
+                .AddSingleton<TimeProvider>(time)
+                .AddDifyMetadata(o =>
+                {
+                    o.Budgets.Default = new DifyBudget { LimitUsd = limit, Period = DifyBudgetPeriod.Month };
+                    o.Budgets.AlertAt.Add(0.5);
+                    o.Budgets.OnAlert = a => { lock (alerts) { alerts.Add((a.LimitUsd, a.Threshold)); } };
+                })
+                .BuildServiceProvider());
+        using IChatClient before = Instance(0.001m);
+        using IChatClient after = Instance(0.002m);
+        const string app = "s10-alert-twice";
+
+        await before.GetResponseAsync("hello", Options(app, 1000)); // 600,750 of 1,000,000: 0.5 crossed, alerted
+        await after.GetResponseAsync("hello", Options(app, 1000));  // 1,201,500 of 2,000,000: 0.5 again
+
+        Assert.Single(alerts); // observed: [(0.001, 0.5), (0.002, 0.5)]
     }
 
     /// <summary>The in-memory store behind a switch that fails every operation.</summary>
