@@ -16,7 +16,7 @@ public static class DifyBudgetRedisServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
         services.RemoveAll<IDifyBudgetStore>();
-        services.AddSingleton<IDifyBudgetStore>(_ => new RedisDifyBudgetStore(configuration));
+        services.AddSingleton<IDifyBudgetStore>(sp => new RedisDifyBudgetStore(configuration, sp.GetService<TimeProvider>()));
         return services;
     }
 
@@ -27,7 +27,7 @@ public static class DifyBudgetRedisServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(connection);
         services.RemoveAll<IDifyBudgetStore>();
-        services.AddSingleton<IDifyBudgetStore>(new RedisDifyBudgetStore(connection));
+        services.AddSingleton<IDifyBudgetStore>(sp => new RedisDifyBudgetStore(connection, sp.GetService<TimeProvider>()));
         return services;
     }
 }

@@ -12,8 +12,8 @@ namespace MeaiMetadata.Redis;
 /// the caller stopped waiting would stay charged with nothing to settle it.</remarks>
 internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable, IDisposable
 {
-    // KEYS[1] spend, KEYS[2] its twin (the app's other kind of period); ARGV amount, limit, expiry, twin expiry (unix
-    // seconds). Returns {1|0, spend}.
+    // KEYS[1] spend, KEYS[2] its twin (the app's other kind of period); ARGV amount, limit, expiry, twin expiry (seconds
+    // from now: the server's clock need not agree with the instance's). Returns {1|0, spend}.
     internal const string ReserveScript = """
         local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
         local amount = tonumber(ARGV[1])
@@ -21,42 +21,45 @@ internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable,
           return {0, spent}
         end
         spent = redis.call('INCRBY', KEYS[1], amount)
-        redis.call('EXPIREAT', KEYS[1], ARGV[3])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
         redis.call('INCRBY', KEYS[2], amount)
-        redis.call('EXPIREAT', KEYS[2], ARGV[4])
+        redis.call('EXPIRE', KEYS[2], ARGV[4])
         return {1, spent}
         """;
 
-    // KEYS[1] spend, KEYS[2] its twin, KEYS[3..] alert markers; ARGV delta, expiry, twin expiry, thresholds (one per
-    // marker). Returns {spend, claimed...}.
+    // KEYS[1] spend, KEYS[2] its twin, KEYS[3..] alert markers (one per fraction); ARGV delta, expiry, twin expiry, the
+    // spend that reaches each marker's alert. Returns {spend, index of each marker claimed (from 0)...}.
     internal const string SettleScript = """
         local spent = redis.call('INCRBY', KEYS[1], ARGV[1])
-        redis.call('EXPIREAT', KEYS[1], ARGV[2])
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
         redis.call('INCRBY', KEYS[2], ARGV[1])
-        redis.call('EXPIREAT', KEYS[2], ARGV[3])
+        redis.call('EXPIRE', KEYS[2], ARGV[3])
         local result = {spent}
         for i = 3, #KEYS do
           if spent >= tonumber(ARGV[i + 1]) and redis.call('SETNX', KEYS[i], '1') == 1 then
-            redis.call('EXPIREAT', KEYS[i], ARGV[2])
-            result[#result + 1] = tonumber(ARGV[i + 1])
+            redis.call('EXPIRE', KEYS[i], ARGV[2])
+            result[#result + 1] = i - 3
           end
         end
         return result
         """;
 
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
+    private readonly TimeProvider _time;
     private readonly bool _owned;
 
-    /// <summary>A store on a multiplexer the caller owns.</summary>
-    public RedisDifyBudgetStore(IConnectionMultiplexer connection)
+    /// <summary>A store on a multiplexer the caller owns; <paramref name="time"/> is the instances' clock (the system's by default).</summary>
+    public RedisDifyBudgetStore(IConnectionMultiplexer connection, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         _connection = new(Task.FromResult(connection));
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>A store that connects on first use with <paramref name="configuration"/> and owns the connection.</summary>
-    public RedisDifyBudgetStore(string configuration)
+    public RedisDifyBudgetStore(string configuration, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
         ConfigurationOptions options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false; // a store down at start-up is a store failure (OnStoreFailure), not a crash
@@ -69,37 +72,41 @@ internal sealed class RedisDifyBudgetStore : IDifyBudgetStore, IAsyncDisposable,
         IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
         (RedisKey twin, long twinExpiry) = Twin(key);
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(
-            ReserveScript, [key.Name, twin], [amount, limit, key.ExpiresAt.ToUnixTimeSeconds(), twinExpiry]).ConfigureAwait(false))!;
+            ReserveScript, [key.Name, twin], [amount, limit, SecondsUntil(key.ExpiresAt), twinExpiry]).ConfigureAwait(false))!;
         return new DifyBudgetReserveResult((long)result[0] == 1, (long)result[1]);
     }
 
-    public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+    public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
     {
         IDatabase db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
         (RedisKey twin, long twinExpiry) = Twin(key);
         var keys = new RedisKey[alertAt.Length + 2];
         var values = new RedisValue[alertAt.Length + 3];
         (keys[0], keys[1]) = (key.Name, twin);
-        (values[0], values[1], values[2]) = (delta, key.ExpiresAt.ToUnixTimeSeconds(), twinExpiry);
+        (values[0], values[1], values[2]) = (delta, SecondsUntil(key.ExpiresAt), twinExpiry);
         for (int i = 0; i < alertAt.Length; i++)
         {
-            keys[i + 2] = key.Name + ":alert:" + alertAt[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
-            values[i + 3] = alertAt[i];
+            keys[i + 2] = alertAt[i].MarkerOf(key.Name);
+            values[i + 3] = alertAt[i].Spend;
         }
 
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(SettleScript, keys, values).ConfigureAwait(false))!;
-        long[] claimed = new long[result.Length - 1];
+        double[] claimed = new double[result.Length - 1];
         for (int i = 1; i < result.Length; i++)
         {
-            claimed[i - 1] = (long)result[i];
+            claimed[i - 1] = alertAt[(int)result[i]].Fraction;
         }
 
         return new DifyBudgetSettleResult((long)result[0], claimed);
     }
 
     /// <summary>The twin key, or a key of its own that only this key's operations touch (a key without a twin, in tests).</summary>
-    private static (RedisKey Twin, long Expiry) Twin(DifyBudgetKey key) =>
-        key.Twin is { } twin ? (twin, key.TwinExpiresAt.ToUnixTimeSeconds()) : (key.Name + ":twin", key.ExpiresAt.ToUnixTimeSeconds());
+    private (RedisKey Twin, long Expiry) Twin(DifyBudgetKey key) =>
+        key.Twin is { } twin ? (twin, SecondsUntil(key.TwinExpiresAt)) : (key.Name + ":twin", SecondsUntil(key.ExpiresAt));
+
+    /// <summary>Seconds from now until <paramref name="expiresAt"/> by the instance's clock (at least 1: a period that ended
+    /// long ago still takes a cost kept pending, and goes with it).</summary>
+    private long SecondsUntil(DateTimeOffset expiresAt) => Math.Max(1, (long)Math.Ceiling((expiresAt - _time.GetUtcNow()).TotalSeconds));
 
     /// <summary>Returns the spend under <paramref name="key"/> (tests, the demo).</summary>
     internal async Task<long> SpentOfAsync(string key)

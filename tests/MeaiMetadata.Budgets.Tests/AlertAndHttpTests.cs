@@ -128,7 +128,7 @@ public sealed class AlertAndHttpTests(GarnetFixture garnet) : IClassFixture<Garn
         public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             throw new TimeoutException("It was not possible to connect to the redis server(s) 10.1.2.3:6379.");
     }
 }

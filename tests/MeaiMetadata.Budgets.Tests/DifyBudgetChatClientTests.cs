@@ -304,7 +304,7 @@ public sealed class DifyBudgetChatClientTests
             return Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

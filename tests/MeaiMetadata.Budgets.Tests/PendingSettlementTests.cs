@@ -174,7 +174,7 @@ public sealed class PendingSettlementTests
             return FailReserves ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
         {
             await Wait();
             return FailSettles ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);

@@ -135,7 +135,7 @@ public class DifyMetadataChatClientAllocationTests
     /// the OpenAI client does: in a session, the layer's bytes over the bare client are at most 1.6 times the hand-written
     /// recipe's without caller options and 1.25 times with them (a temperature, one additional property, a raw-options
     /// factory). It failed when the merge allocated an empty dictionary per request (+80 B: 1.76).</summary>
-    [Theory]
+    [OptimizedCodeTheory]
     [InlineData(false, 1.6)]
     [InlineData(true, 1.25)]
     public void InSession_BytesOverBare_WithinTheRecipesTarget(bool callerOptions, double target)

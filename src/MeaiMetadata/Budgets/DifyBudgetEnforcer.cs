@@ -20,6 +20,7 @@ internal sealed class DifyBudgetEnforcer
     private static readonly ConditionalWeakTable<Meter, Instruments> s_byMeter = [];
     private static readonly ConditionalWeakTable<IDifyBudgetStore, System.Collections.Concurrent.ConcurrentDictionary<string, PendingCosts>> s_pending = [];
     private static readonly Instruments s_shared = new(new Meter(DifyMetadataTelemetry.MeterName));
+    private static readonly ConditionalWeakTable<TimeProvider, InMemoryDifyBudgetStore> s_storeByClock = [];
 
     public DifyBudgetEnforcer(IDifyBudgetStore store, TimeProvider time, IMeterFactory? meterFactory)
     {
@@ -42,13 +43,14 @@ internal sealed class DifyBudgetEnforcer
     /// (also layers built per scope); lost with the process.</summary>
     internal System.Collections.Concurrent.ConcurrentDictionary<string, PendingCosts> Pending { get; }
 
-    /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults.</summary>
+    /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults (without a store, an
+    /// in-memory one per clock, which expires its keys by that clock).</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
     {
         IDifyBudgetStore? store = services.GetService<IDifyBudgetStore>();
         TimeProvider? time = services.GetService<TimeProvider>();
         return store is null && time is null && meterFactory is null ? Default
-            : new(store ?? InMemoryDifyBudgetStore.Shared, time ?? TimeProvider.System, meterFactory);
+            : new(store ?? (time is null ? InMemoryDifyBudgetStore.Shared : s_storeByClock.GetValue(time, static t => new(t))), time ?? TimeProvider.System, meterFactory);
     }
 
     /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>. The request then
@@ -277,7 +279,7 @@ internal sealed class DifyBudgetCall
         }
 
         long delta = state == State.Unchecked ? actual : actual - _reserved; // unchecked: the store never saw a reservation
-        long[] alertAt = AlertThresholds();
+        DifyBudgetThreshold[] alertAt = AlertThresholds();
         if (delta == 0 && alertAt.Length == 0)
         {
             return;
@@ -365,7 +367,7 @@ internal sealed class DifyBudgetCall
 
             if (mine is not null)
             {
-                var added = new List<(long[] AlertAt, DifyBudgetSettleResult Result)>();
+                var added = new List<(DateTimeOffset ResetsAt, DifyBudgetSettleResult Result)>();
                 try
                 {
                     await AddPendingAsync(pending, added, cancellationToken).ConfigureAwait(false);
@@ -380,9 +382,9 @@ internal sealed class DifyBudgetCall
                     mine.SetException(ex); // a store failure, the waiters' too
                 }
 
-                foreach ((long[] alertAt, DifyBudgetSettleResult result) in added)
+                foreach ((DateTimeOffset resetsAt, DifyBudgetSettleResult result) in added)
                 {
-                    RaiseAlerts(alertAt, result); // once the app's other requests go on: a callback may call the app
+                    RaiseAlerts(result, resetsAt); // once the app's other requests go on: a callback may call the app
                 }
             }
 
@@ -397,18 +399,19 @@ internal sealed class DifyBudgetCall
         }
     }
 
-    private async Task AddPendingAsync(DifyBudgetEnforcer.PendingCosts pending, List<(long[] AlertAt, DifyBudgetSettleResult Result)> added, CancellationToken cancellationToken)
+    private async Task AddPendingAsync(DifyBudgetEnforcer.PendingCosts pending, List<(DateTimeOffset ResetsAt, DifyBudgetSettleResult Result)> added, CancellationToken cancellationToken)
     {
         foreach (DifyBudgetKey kept in pending.Amounts.Keys)
         {
             if (pending.Amounts.TryRemove(kept, out long amount))
             {
-                // Read from the current period when it is one of the two (a reload switched the period): its alerts.
+                // Read from the current period when it is one of the two (a reload switched the period). A period of the budget's
+                // kind (this one, or one that ended since) gets the budget's alerts, the others none.
                 DifyBudgetKey own = kept.Twin == _key.Name ? new(kept.Twin, kept.TwinExpiresAt, kept.Name, kept.ExpiresAt) : kept;
-                long[] alertAt = own.Name == _key.Name ? AlertThresholds() : [];
+                DifyBudgetThreshold[] alertAt = KindOf(own.Name) == KindOf(_key.Name) ? AlertThresholds() : [];
                 try
                 {
-                    added.Add((alertAt, await _enforcer.Store.SettleAsync(own, amount, alertAt, cancellationToken).ConfigureAwait(false)));
+                    added.Add((own.ExpiresAt.AddDays(-1), await _enforcer.Store.SettleAsync(own, amount, alertAt, cancellationToken).ConfigureAwait(false)));
                 }
                 catch
                 {
@@ -422,17 +425,20 @@ internal sealed class DifyBudgetCall
     private void KeepPending(DifyBudgetKey key, long amount) =>
         _enforcer.Pending.GetOrAdd(_call.AppId, static _ => new()).Amounts.AddOrUpdate(key, static (_, add) => add, static (_, kept, add) => kept + add, amount);
 
-    private long[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => (long)Math.Ceiling(f * _limit));
+    /// <summary>The kind of period of a store key: <c>d</c> (a day) or <c>m</c> (a month), after the key's last colon.</summary>
+    private static char KindOf(string key) => key[key.LastIndexOf(':') + 1];
+
+    private DifyBudgetThreshold[] AlertThresholds() => Array.ConvertAll(_budgets.AlertAt, f => new DifyBudgetThreshold(f, (long)Math.Ceiling(f * _limit)));
 
     /// <summary>Adds <paramref name="delta"/> to <paramref name="key"/> in the store and raises the alerts it claimed.</summary>
-    private async ValueTask SettleInStoreAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
-        RaiseAlerts(alertAt, await _enforcer.Store.SettleAsync(key, delta, alertAt, cancellationToken).ConfigureAwait(false));
+    private async ValueTask SettleInStoreAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
+        RaiseAlerts(await _enforcer.Store.SettleAsync(key, delta, alertAt, cancellationToken).ConfigureAwait(false), ResetsAt);
 
-    private void RaiseAlerts(long[] alertAt, DifyBudgetSettleResult result)
+    private void RaiseAlerts(DifyBudgetSettleResult result, DateTimeOffset resetsAt)
     {
-        foreach (long claimed in result.Claimed)
+        foreach (double fraction in result.Claimed)
         {
-            Alert(Array.IndexOf(alertAt, claimed) is int i and >= 0 ? _budgets.AlertAt[i] : claimed / (double)_limit, result.Spent);
+            Alert(fraction, result.Spent, resetsAt);
         }
     }
 
@@ -451,14 +457,14 @@ internal sealed class DifyBudgetCall
             $"it resets at {ResetsAt.ToString("O", CultureInfo.InvariantCulture)}. Nothing was sent.");
     }
 
-    private void Alert(double threshold, long spent)
+    private void Alert(double threshold, long spent, DateTimeOffset resetsAt)
     {
         decimal spentUsd = spent / Nano;
         _enforcer.Meters.Alerts.Add(1, new KeyValuePair<string, object?>("threshold", threshold));
-        Log.BudgetAlert(_settings.Logger, _call.AppId, spentUsd, threshold, LimitUsd, ResetsAt);
+        Log.BudgetAlert(_settings.Logger, _call.AppId, spentUsd, threshold, LimitUsd, resetsAt);
         try
         {
-            _budgets.OnAlert?.Invoke(new DifyBudgetAlert(_call.AppId, threshold, spentUsd, LimitUsd, ResetsAt));
+            _budgets.OnAlert?.Invoke(new DifyBudgetAlert(_call.AppId, threshold, spentUsd, LimitUsd, resetsAt));
         }
         catch (Exception ex)
         {

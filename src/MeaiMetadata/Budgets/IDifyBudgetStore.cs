@@ -8,11 +8,11 @@ internal interface IDifyBudgetStore
     /// <paramref name="limit"/>.</summary>
     ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken);
 
-    /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation, negative returns what was not spent; plus
-    /// what settlements that failed kept pending in process) to the spend under <paramref name="key"/>, then claims each alert
-    /// threshold (nano-dollars) the spend has reached that no instance claimed before in this period; returns the spend and
-    /// the thresholds this call claimed.</summary>
-    ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken);
+    /// <summary>Adds <paramref name="delta"/> (the actual cost less the reservation, negative returns what was not spent; or
+    /// what a settlement that failed kept pending in process) to the spend under <paramref name="key"/>, then claims each alert
+    /// whose spend is reached and whose fraction no instance claimed before in this period; returns the spend and the
+    /// fractions this call claimed.</summary>
+    ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken);
 }
 
 /// <summary>The store key of an app's period and when it expires, with its twin: the same app's spend in the other kind of
@@ -23,8 +23,16 @@ internal readonly record struct DifyBudgetKey(string Name, DateTimeOffset Expire
 /// <summary>What a reservation found: whether it fitted, and the spend after it (or as it was when it did not fit).</summary>
 internal readonly record struct DifyBudgetReserveResult(bool Reserved, long Spent);
 
-/// <summary>The spend after a settlement, and the alert thresholds it claimed.</summary>
-internal readonly record struct DifyBudgetSettleResult(long Spent, long[] Claimed);
+/// <summary>An alert of a budget: its fraction of the limit (claimed once per app, period and fraction, whatever the limit of
+/// the instance that reaches it) and the spend that reaches it, in nano-dollars.</summary>
+internal readonly record struct DifyBudgetThreshold(double Fraction, long Spend)
+{
+    /// <summary>Gets the name of the marker that claims this alert in the period of <paramref name="key"/>.</summary>
+    public string MarkerOf(string key) => key + ":alert:" + Fraction.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>The spend after a settlement, and the alert fractions it claimed.</summary>
+internal readonly record struct DifyBudgetSettleResult(long Spent, double[] Claimed);
 
 /// <summary>The in-process store: one per service provider (<c>AddDifyMetadata</c>), or one per process without one.</summary>
 internal sealed class InMemoryDifyBudgetStore(TimeProvider? timeProvider = null) : IDifyBudgetStore
@@ -50,17 +58,17 @@ internal sealed class InMemoryDifyBudgetStore(TimeProvider? timeProvider = null)
         }
     }
 
-    public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+    public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
     {
         lock (_spend)
         {
             long spent = Add(key, delta);
-            List<long>? claimed = null;
-            foreach (long threshold in alertAt)
+            List<double>? claimed = null;
+            foreach (DifyBudgetThreshold threshold in alertAt)
             {
-                if (spent >= threshold && _alerts.TryAdd($"{key.Name}:alert:{threshold}", key.ExpiresAt))
+                if (spent >= threshold.Spend && _alerts.TryAdd(threshold.MarkerOf(key.Name), key.ExpiresAt))
                 {
-                    (claimed ??= []).Add(threshold);
+                    (claimed ??= []).Add(threshold.Fraction);
                 }
             }
 

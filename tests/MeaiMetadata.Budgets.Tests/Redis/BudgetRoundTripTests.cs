@@ -213,7 +213,7 @@ public sealed class BudgetRoundTripTests(GarnetFixture garnet, ITestOutputHelper
             return await _store.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             _store.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

@@ -34,14 +34,15 @@ public sealed class RedisDifyBudgetStoreTests(GarnetFixture garnet, ITestOutputH
 
         Assert.Equal(new DifyBudgetReserveResult(true, 60), await a.ReserveAsync(Twinned(key), 60, 100, default));
         Assert.Equal(new DifyBudgetReserveResult(false, 60), await b.ReserveAsync(Twinned(key), 50, 100, default));
-        DifyBudgetSettleResult settled = await a.SettleAsync(Twinned(key), -20, [50, 80], default); // actual 40 of 60
+        DifyBudgetThreshold[] alertAt = [new(0.5, 50), new(0.8, 80)];
+        DifyBudgetSettleResult settled = await a.SettleAsync(Twinned(key), -20, alertAt, default); // actual 40 of 60
         Assert.Equal(40, settled.Spent);
         Assert.Empty(settled.Claimed);
         Assert.Equal(new DifyBudgetReserveResult(true, 90), await b.ReserveAsync(Twinned(key), 50, 100, default));
-        DifyBudgetSettleResult first = await b.SettleAsync(Twinned(key), 0, [50, 80], default);
-        DifyBudgetSettleResult again = await a.SettleAsync(Twinned(key), 0, [50, 80], default);
-        Assert.Equal([50L, 80L], first.Claimed);
-        Assert.Empty(again.Claimed); // once per app, period and threshold across instances
+        DifyBudgetSettleResult first = await b.SettleAsync(Twinned(key), 0, alertAt, default);
+        DifyBudgetSettleResult again = await a.SettleAsync(Twinned(key), 0, [new(0.5, 45), new(0.8, 72)], default); // another limit
+        Assert.Equal([0.5, 0.8], first.Claimed);
+        Assert.Empty(again.Claimed); // once per app, period and fraction across instances, whatever their limits
         Assert.Equal(90, await a.SpentOfAsync(key));
         Assert.Equal(90, await a.SpentOfAsync(key + ":twin")); // the twin (the other kind of period) is kept by the same operations
     }

@@ -880,7 +880,7 @@ public sealed class AttackReproTests(GarnetFixture garnet, ITestOutputHelper out
         public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             FailReserves ? throw new TimeoutException("store down") : Inner.ReserveAsync(key, amount, limit, cancellationToken);
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             FailSettles ? throw new TimeoutException("store down") : Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 

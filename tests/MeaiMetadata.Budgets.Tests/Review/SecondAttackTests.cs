@@ -531,7 +531,7 @@ public sealed class SecondAttackTests(ITestOutputHelper output)
             return await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

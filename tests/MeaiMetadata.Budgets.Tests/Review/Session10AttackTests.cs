@@ -180,7 +180,7 @@ public sealed class Session10AttackTests(GarnetFixture garnet) : IClassFixture<G
         public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             Fail ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken) =>
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
             Fail ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);
     }
 }

@@ -328,7 +328,7 @@ public sealed class Session9FifthAttackTests
             return ReserveFault is { } fault ? throw fault() : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
         {
             _ = Interlocked.Increment(ref _settles);
             LastToken = cancellationToken;

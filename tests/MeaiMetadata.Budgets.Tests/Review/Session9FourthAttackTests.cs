@@ -223,7 +223,7 @@ public sealed class Session9FourthAttackTests
         public ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             FailReserves ? throw new TimeoutException("store down") : Inner.ReserveAsync(key, amount, limit, cancellationToken);
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
         {
             if (Interlocked.Exchange(ref _hold, 0) == 1)
             {

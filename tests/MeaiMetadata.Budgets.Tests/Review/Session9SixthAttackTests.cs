@@ -77,7 +77,7 @@ public sealed class Session9SixthAttackTests
         public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
             Fail ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
         {
             if (Fail)
             {

@@ -272,7 +272,7 @@ public sealed class Session9ThirdAttackTests
             return FailReserves ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
         }
 
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, long[] alertAt, CancellationToken cancellationToken)
+        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken)
         {
             if (HoldTwin is { } twin && key.Twin == twin)
             {
