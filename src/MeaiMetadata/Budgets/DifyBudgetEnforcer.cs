@@ -44,13 +44,14 @@ internal sealed class DifyBudgetEnforcer
     internal System.Collections.Concurrent.ConcurrentDictionary<string, PendingCosts> Pending { get; }
 
     /// <summary>Returns the enforcer of a pipeline's services: their store and clock, else the defaults (without a store, an
-    /// in-memory one per clock, which expires its keys by that clock).</summary>
+    /// in-memory one per clock, which expires its keys by that clock: the process's own for the system clock).</summary>
     public static DifyBudgetEnforcer From(IServiceProvider services, IMeterFactory? meterFactory)
     {
         IDifyBudgetStore? store = services.GetService<IDifyBudgetStore>();
         TimeProvider? time = services.GetService<TimeProvider>();
         return store is null && time is null && meterFactory is null ? Default
-            : new(store ?? (time is null ? InMemoryDifyBudgetStore.Shared : s_storeByClock.GetValue(time, static t => new(t))), time ?? TimeProvider.System, meterFactory);
+            : new(store ?? (time is null || time == TimeProvider.System ? InMemoryDifyBudgetStore.Shared : s_storeByClock.GetValue(time, static t => new(t))),
+                time ?? TimeProvider.System, meterFactory);
     }
 
     /// <summary>Returns the budget call of a decided call whose app has a budget, or <see langword="null"/>. The request then

@@ -27,8 +27,9 @@ internal readonly record struct DifyBudgetReserveResult(bool Reserved, long Spen
 /// the instance that reaches it) and the spend that reaches it, in nano-dollars.</summary>
 internal readonly record struct DifyBudgetThreshold(double Fraction, long Spend)
 {
-    /// <summary>Gets the name of the marker that claims this alert in the period of <paramref name="key"/>.</summary>
-    public string MarkerOf(string key) => key + ":alert:" + Fraction.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>Gets the name of the marker that claims this alert in the period of <paramref name="key"/>: the fraction to 15
+    /// significant digits, so that the same fraction computed two ways (0.3, 0.1 + 0.2) is one alert.</summary>
+    public string MarkerOf(string key) => key + ":alert:" + Fraction.ToString("G15", System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>The spend after a settlement, and the alert fractions it claimed.</summary>
