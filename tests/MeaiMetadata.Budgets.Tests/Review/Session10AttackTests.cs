@@ -169,18 +169,4 @@ public sealed class Session10AttackTests(GarnetFixture garnet) : IClassFixture<G
 
         Assert.Single(alerts); // observed: [(0.001, 0.5), (0.002, 0.5)]
     }
-
-    /// <summary>The in-memory store behind a switch that fails every operation.</summary>
-    private sealed class OutageStore(TimeProvider time) : IDifyBudgetStore
-    {
-        public InMemoryDifyBudgetStore Inner { get; } = new(time);
-
-        public volatile bool Fail;
-
-        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
-            Fail ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
-
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
-            Fail ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);
-    }
 }

@@ -125,18 +125,4 @@ public sealed class Session10SecondAttackTests
 
         Assert.Single(alerts); // observed: [0.3, 0.30000000000000004]
     }
-
-    /// <summary>The in-memory store behind a switch that fails every operation.</summary>
-    private sealed class OutageStore(TimeProvider time) : IDifyBudgetStore
-    {
-        public InMemoryDifyBudgetStore Inner { get; } = new(time);
-
-        public volatile bool Fail;
-
-        public async ValueTask<DifyBudgetReserveResult> ReserveAsync(DifyBudgetKey key, long amount, long limit, CancellationToken cancellationToken) =>
-            Fail ? throw new TimeoutException("store down") : await Inner.ReserveAsync(key, amount, limit, cancellationToken);
-
-        public async ValueTask<DifyBudgetSettleResult> SettleAsync(DifyBudgetKey key, long delta, DifyBudgetThreshold[] alertAt, CancellationToken cancellationToken) =>
-            Fail ? throw new TimeoutException("store down") : await Inner.SettleAsync(key, delta, alertAt, cancellationToken);
-    }
 }
